@@ -1,0 +1,32 @@
+// Per-lane capture filter: a tcpdump expression over the inner Ethernet frame,
+// compiled by libpcap's compiler (pcap_compile on a dead LINKTYPE_ETHERNET
+// handle), converted to eBPF with rte_bpf_convert, loaded with rte_bpf_load
+// and run through the JIT when DPDK offers one for this CPU, else interpreted.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+struct rte_bpf;
+struct rte_mbuf;
+
+namespace vxc {
+
+class BpfFilter {
+ public:
+  // Throws std::runtime_error carrying libpcap's or DPDK's message on a bad
+  // expression. Needs no EAL.
+  explicit BpfFilter(const std::string& expression);
+  ~BpfFilter();
+  BpfFilter(const BpfFilter&) = delete;
+  BpfFilter& operator=(const BpfFilter&) = delete;
+
+  const std::string& expression() const;
+  bool jit() const;  // true when the JIT compiled it
+
+  // Runs over `n` mbufs whose data starts at the inner Ethernet header;
+  // rc[i] != 0 when pkts[i] matches. noexcept, no allocation.
+  void run(rte_mbuf* const* pkts, uint32_t n, uint64_t* rc) const noexcept;
+};
+
+}  // namespace vxc
