@@ -14,6 +14,7 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <filesystem>
@@ -59,6 +60,18 @@ class CompletedFiles {
 
   uint64_t files_deleted_for_space() const;
   uint64_t post_rotate_failures() const;  // commands that exited non-zero or could not start
+
+ private:
+  void reap_locked(bool wait);
+
+  const std::filesystem::path output_dir_;
+  const uint64_t min_free_bytes_;
+  mutable std::mutex mutex_;  // guards everything below
+  std::deque<std::filesystem::path> files_;  // oldest first
+  std::vector<pid_t> children_;             // running post-rotate commands
+  size_t prune_at_ = 1024;  // next files_.size() at which vanished entries are dropped
+  uint64_t deleted_for_space_ = 0;
+  uint64_t post_rotate_failures_ = 0;
 };
 
 class LaneFile {
@@ -83,6 +96,27 @@ class LaneFile {
   uint64_t files_completed() const;  // by this LaneFile since construction
   uint64_t files_deleted_by_ring() const;
   const LaneFileOptions& options() const;
+
+ private:
+  int open_file();
+  void enforce_ring();
+
+  const LaneFileOptions options_;
+  const std::filesystem::path lane_dir_;
+  CompletedFiles& completed_;
+
+  int fd_ = -1;
+  std::filesystem::path part_path_;  // "<name>.part" while open
+  std::filesystem::path final_path_;
+  uint64_t file_bytes_ = 0;  // header + whole records written to the open file
+  bool has_records_ = false;
+  uint64_t opened_ns_ = 0;
+  uint64_t next_seq_ = 1;
+  std::deque<std::filesystem::path> ring_;  // this lane's completed files, oldest first
+
+  // Written by the owning thread only (relaxed load + store); read by anyone.
+  std::atomic<uint64_t> files_completed_{0};
+  std::atomic<uint64_t> files_deleted_by_ring_{0};
 };
 
 }  // namespace vxc

@@ -27,6 +27,13 @@ class BpfFilter {
   // Runs over `n` mbufs whose data starts at the inner Ethernet header;
   // rc[i] != 0 when pkts[i] matches. noexcept, no allocation.
   void run(rte_mbuf* const* pkts, uint32_t n, uint64_t* rc) const noexcept;
+
+ private:
+  friend struct BpfFilterTestPeer;  // tests run DPDK's interpreter on bpf_ beside the JIT
+
+  std::string expression_;
+  rte_bpf* bpf_ = nullptr;                // owned; rte_bpf_destroy
+  uint64_t (*jit_func_)(void*) = nullptr;  // native code inside bpf_, or null
 };
 
 }  // namespace vxc

@@ -65,7 +65,16 @@ struct OuterResult {
   std::array<uint8_t, 16> src_addr{};
 };
 
-// Classifies `frame` (the first `len` bytes of a received frame).
-OuterResult parse_outer(const uint8_t* frame, size_t len, const ParseConfig& config) noexcept;
+// Classifies a frame of `frame_len` bytes whose first `contiguous` bytes are
+// at `frame` (a multi-segment mbuf: its first segment). Only those bytes are
+// read; a frame whose outer headers do not fit in them is bad_header. Length
+// fields are checked against frame_len.
+OuterResult parse_outer(const uint8_t* frame, size_t contiguous, size_t frame_len,
+                        const ParseConfig& config) noexcept;
+
+// A contiguous frame of `len` bytes.
+inline OuterResult parse_outer(const uint8_t* frame, size_t len, const ParseConfig& config) noexcept {
+  return parse_outer(frame, len, len, config);
+}
 
 }  // namespace vxc

@@ -1,0 +1,292 @@
+#include "app.h"
+
+#include <pcap/pcap.h>
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <cstring>
+#include <thread>
+
+#include "collector/exposition.h"
+#include "collector/http_server.h"
+#include "collector/metrics.h"
+#include "collector/pcap_file.h"
+#include "collector/writer.h"
+#include "dataplane/pipeline.h"
+#include "dataplane/port.h"
+
+namespace vxc {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+// Frames in a capture file, read with libpcap as net_pcap will read them.
+uint64_t count_frames(const std::string& path) {
+  char err[PCAP_ERRBUF_SIZE] = {};
+  pcap_t* p = pcap_open_offline(path.c_str(), err);
+  if (p == nullptr) throw std::runtime_error("--read-pcap " + path + ": " + err);
+  uint64_t n = 0;
+  pcap_pkthdr* header = nullptr;
+  const u_char* data = nullptr;
+  int rc;
+  while ((rc = pcap_next_ex(p, &header, &data)) == 1) ++n;
+  const std::string why = rc == -1 ? pcap_geterr(p) : "";
+  pcap_close(p);
+  if (rc == -1) spdlog::warn("--read-pcap {}: stops after {} frames: {}", path, n, why);
+  return n;
+}
+
+std::vector<std::string> eal_arguments(const Options& o) {
+  std::vector<std::string> args{"vxcollector"};
+  if (!o.read_pcap.empty()) {
+    // A replay needs no NIC and no hugepages: one lcore, the capture as a vdev.
+    args.insert(args.end(), {"-l", "0", "--no-huge", "--no-pci", "--no-shconf", "--no-telemetry",
+                             "--file-prefix", "vxc-" + std::to_string(getpid()), "-m", "1024",
+                             "--log-level", "*:warning", "--vdev",
+                             "net_pcap0,rx_pcap=" + o.read_pcap});
+  }
+  args.insert(args.end(), o.eal_args.begin(), o.eal_args.end());
+  return args;
+}
+
+LaneFileOptions file_options(const Options& o, const LaneSlot& slot) {
+  LaneFileOptions f;
+  f.snaplen = slot.snaplen;
+  f.format = o.format;
+  f.rotate_bytes = o.rotate_mb * 1024 * 1024;
+  f.rotate_seconds = o.rotate_seconds;
+  f.ring_files = o.ring;
+  f.post_rotate_command = o.post_rotate;
+  if (slot.config_index == LaneSlot::kAutoLane) {
+    f.lane_name = "vni-" + std::to_string(slot.vni);
+    return f;
+  }
+  const LaneOptions& l = o.lanes.at(slot.config_index);
+  f.lane_name = l.name;
+  if (l.rotate_mb >= 0) f.rotate_bytes = static_cast<uint64_t>(l.rotate_mb) * 1024 * 1024;
+  if (l.rotate_seconds >= 0) f.rotate_seconds = static_cast<uint32_t>(l.rotate_seconds);
+  if (l.ring >= 0) f.ring_files = static_cast<uint32_t>(l.ring);
+  return f;
+}
+
+// /healthz state, recomputed once a second by the control thread.
+class Health {
+ public:
+  void set(bool ok, std::string reason) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    ok_ = ok;
+    reason_ = std::move(reason);
+  }
+  HttpResponse response() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    HttpResponse r;
+    r.status = ok_ ? 200 : 503;
+    r.body = (ok_ ? "ok" : reason_) + "\n";
+    return r;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  bool ok_ = false;
+  std::string reason_ = "starting";
+};
+
+}  // namespace
+
+int run_collector(const Options& o) {
+  spdlog::set_level(spdlog::level::from_str(o.log_level));
+
+  // Signals are taken by the control thread with sigtimedwait; every thread,
+  // EAL's and civetweb's included, inherits this mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  uint64_t expected_frames = 0;
+  if (!o.read_pcap.empty()) expected_frames = count_frames(o.read_pcap);
+
+  std::vector<std::string> args = eal_arguments(o);
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  spdlog::debug("EAL arguments: {}", fmt::join(args, " "));
+  if (rte_eal_init(static_cast<int>(args.size()), argv.data()) < 0)
+    throw std::runtime_error(std::string("EAL init failed: ") + rte_strerror(rte_errno));
+
+  int exit_code = 0;
+  {
+    PipelineConfig pc;
+    pc.parse.vxlan_port_count = static_cast<uint8_t>(o.vxlan_ports.size());
+    for (size_t i = 0; i < o.vxlan_ports.size(); ++i) pc.parse.vxlan_ports[i] = o.vxlan_ports[i];
+    for (const std::string& c : o.allow_sources) {
+      try {
+        pc.allow_sources.push_back(Cidr::parse(c));
+      } catch (const std::invalid_argument& e) {
+        throw std::runtime_error(std::string("--allow-source: ") + e.what());
+      }
+    }
+    pc.auto_lanes = o.auto_lanes;
+    pc.max_lanes = o.max_lanes;
+    pc.default_snaplen = o.snaplen;
+    pc.format = o.format;
+    pc.rx_lcores = o.rx_lcores;
+    pc.workers = o.workers;
+    pc.mtu = o.mtu;
+    pc.mbufs = o.mbufs;
+    pc.write_buffer_mb = o.write_buffer_mb;
+    pc.frag_timeout_ms = o.frag_timeout_ms;
+    pc.frag_max_flows = o.frag_max_flows;
+    uint16_t port;
+    RTE_ETH_FOREACH_DEV(port) pc.ports.push_back(port);
+
+    std::vector<ExplicitLane> lanes;
+    std::vector<std::string> lane_names;
+    for (const LaneOptions& l : o.lanes) {
+      lanes.push_back({l.vni, l.snaplen != 0 ? l.snaplen : o.snaplen, l.filter});
+      lane_names.push_back(l.name);
+    }
+
+    fs::create_directories(o.output_dir);
+    Pipeline pipeline(pc, lanes);
+    for (size_t p = 0; p < pc.ports.size(); ++p)
+      spdlog::info("port {} ({}): {} RX queue(s)", pc.ports[p], port_name(pc.ports[p]), pc.rx_lcores);
+
+    CompletedFiles completed(o.output_dir, o.min_free_mb * 1024 * 1024);
+    std::atomic<uint64_t> rotate_requests{0};
+    std::vector<std::unique_ptr<Writer>> writers;
+    std::vector<const Writer*> writer_views;
+    for (uint16_t w = 0; w < pipeline.worker_count(); ++w) {
+      writers.push_back(std::make_unique<Writer>(
+          pipeline, w, o.output_dir, [&o](const LaneSlot& s) { return file_options(o, s); },
+          completed, rotate_requests));
+      writer_views.push_back(writers.back().get());
+    }
+
+    Health health;
+    auto totals = [&] { return collect_totals(pipeline, writer_views, lane_names); };
+    std::unique_ptr<HttpServer> http;
+    if (o.http_listen != "none") {
+      HttpRoutes routes;
+      routes.get["/metrics"] = [&] {
+        HttpResponse r;
+        r.content_type = std::string(Exposition::kContentType);
+        r.body = render_metrics(totals(), completed.files_deleted_for_space(),
+                                completed.post_rotate_failures());
+        return r;
+      };
+      routes.get["/healthz"] = [&] { return health.response(); };
+      http = std::make_unique<HttpServer>(o.http_listen, std::move(routes));
+      spdlog::info("metrics and health on {} (port {})", o.http_listen, http->port());
+    }
+
+    // Control thread: signals, replay completion, health. The dataplane runs
+    // on this (the main) thread.
+    std::atomic<bool> control_exit{false};
+    bool replay_incomplete = false;
+    std::thread control([&] {
+      const auto start = Clock::now();
+      bool replay_done = o.read_pcap.empty();
+      auto linger_until = Clock::time_point::max();
+      uint64_t last_progress = UINT64_MAX;
+      auto last_progress_at = Clock::now();
+      std::vector<uint64_t> last_loops(pipeline.lcore_count() + writers.size(), 0);
+      auto next_health = Clock::now();
+      bool stopping = false;
+      while (!control_exit.load()) {
+        timespec wait{0, 100'000'000};
+        const int sig = sigtimedwait(&signals, nullptr, &wait);
+        if ((sig == SIGTERM || sig == SIGINT) && !stopping) {
+          spdlog::info("{}: stopping RX, draining, completing files", strsignal(sig));
+          stopping = true;
+          pipeline.request_stop();
+        } else if (sig == SIGHUP) {
+          spdlog::info("SIGHUP: completing every lane's file");
+          rotate_requests.fetch_add(1);
+        }
+        const auto now = Clock::now();
+        if (!replay_done) {
+          uint64_t seen = 0;
+          for (size_t p = 0; p < pc.ports.size(); ++p) {
+            const PortStats s = pipeline.port_stats(p);
+            seen += s.nic_rx_packets + s.nombuf + s.errors;
+          }
+          if (seen >= expected_frames) {
+            replay_done = true;
+            spdlog::info("--read-pcap: all {} frames taken from the capture", expected_frames);
+            linger_until = now + std::chrono::seconds(o.linger_seconds);
+          } else if (seen != last_progress) {
+            last_progress = seen;
+            last_progress_at = now;
+          } else if (now - last_progress_at > std::chrono::seconds(10)) {
+            spdlog::error("--read-pcap: stuck at {} of {} frames", seen, expected_frames);
+            replay_incomplete = true;
+            replay_done = true;
+            linger_until = now;
+          }
+        }
+        if (replay_done && !o.read_pcap.empty() && !stopping && now >= linger_until) {
+          stopping = true;
+          pipeline.request_stop();
+        }
+        if (now >= next_health) {
+          next_health = now + std::chrono::seconds(1);
+          std::string reason;
+          for (size_t p = 0; p < pc.ports.size(); ++p)
+            if (!pipeline.port_stats(p).link_up)
+              reason = "port " + std::to_string(pc.ports[p]) + " link down";
+          for (size_t i = 0; i < last_loops.size(); ++i) {
+            const bool lcore = i < pipeline.lcore_count();
+            const uint64_t loops = lcore ? pipeline.lcore_counters(i).loops.get()
+                                         : writers[i - pipeline.lcore_count()]->loops();
+            if (loops == last_loops[i] && now - start > std::chrono::seconds(1) && reason.empty())
+              reason = (lcore ? "dataplane lcore role " : "writer ") + std::to_string(i) +
+                       " made no progress for 1 s";
+            last_loops[i] = loops;
+          }
+          for (const auto& w : writers)
+            if (w->last_error() != 0 && reason.empty())
+              reason = std::string("writing capture files fails: ") + std::strerror(w->last_error());
+          if (stopping) reason = "stopping";
+          health.set(reason.empty(), reason);
+        }
+      }
+    });
+
+    pipeline.run();  // returns once stopped and drained
+    for (auto& w : writers) w->join();
+    control_exit.store(true);
+    control.join();
+    http.reset();
+
+    const Totals t = totals();
+    std::printf("%s\n", render_summary_json(t).c_str());
+    std::fflush(stdout);
+    uint64_t accounted = t.written + t.filtered + t.exception + t.fragments_merged + t.drops_total +
+                         t.buffered;
+    if (accounted != t.received) {
+      spdlog::critical("accounting mismatch: received {} but accounted for {}", t.received,
+                       accounted);
+      exit_code = 3;
+    }
+    if (replay_incomplete) exit_code = 1;
+  }
+  rte_eal_cleanup();
+  return exit_code;
+}
+
+}  // namespace vxc

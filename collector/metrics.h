@@ -1,0 +1,58 @@
+// Where every packet went: summed from the per-lcore, per-lane and per-writer
+// counters when asked (a scrape, the exit summary), never on the hot path.
+//
+// Accounting: received = written + filtered + exception + fragments_merged
+//                        + sum(drops) + buffered
+// buffered is what sits in rings and write blocks on its way to a file; it is
+// 0 once the collector has stopped.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "dataplane/drop_reason.h"
+#include "dataplane/pipeline.h"
+
+namespace vxc {
+
+class Writer;
+
+struct LaneTotals {
+  std::string name;
+  uint32_t vni = 0;
+  uint64_t written = 0;        // packets in files
+  uint64_t filtered = 0;       // packets the capture filter rejected
+  uint64_t bytes = 0;          // inner bytes of the written packets, before truncation
+  uint64_t written_bytes = 0;  // record bytes written to files
+  uint64_t files = 0;          // files completed
+  uint64_t buffered = 0;       // handed to the writer, not yet written or dropped
+};
+
+struct Totals {
+  uint64_t received = 0;
+  uint64_t written = 0;
+  uint64_t filtered = 0;
+  uint64_t exception = 0;
+  uint64_t fragments_merged = 0;
+  uint64_t fragments_in = 0;
+  uint64_t reassembled = 0;
+  uint64_t buffered = 0;
+  std::array<uint64_t, kDropReasonCount> drops{};
+  uint64_t drops_total = 0;
+  std::vector<LaneTotals> lanes;
+  std::vector<PortStats> ports;
+  std::vector<std::string> port_names;
+};
+
+// name_of gives a lane's name (explicit name or vni-<VNI>).
+Totals collect_totals(const Pipeline& pipeline, const std::vector<const Writer*>& writers,
+                      const std::vector<std::string>& explicit_names);
+
+std::string render_metrics(const Totals& t, uint64_t files_deleted_for_space,
+                           uint64_t post_rotate_failures);
+// The one-line JSON summary printed at exit.
+std::string render_summary_json(const Totals& t);
+
+}  // namespace vxc

@@ -1,0 +1,208 @@
+#include "options.h"
+
+#include <boost/program_options.hpp>
+#include <fstream>
+#include <iostream>
+#include <limits>
+#include <regex>
+
+namespace po = boost::program_options;
+
+namespace vxc {
+namespace {
+
+constexpr const char* kLaneKeys[] = {"name", "vni", "snaplen", "filter", "rotate-mb",
+                                     "rotate-seconds", "ring"};
+
+uint64_t to_number(const std::string& what, const std::string& text, uint64_t max) {
+  if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos)
+    throw OptionsError(what + ": '" + text + "' is not a non-negative integer");
+  uint64_t v = 0;
+  try {
+    v = std::stoull(text);
+  } catch (const std::exception&) {
+    throw OptionsError(what + ": '" + text + "' is out of range");
+  }
+  if (v > max) throw OptionsError(what + ": " + text + " is above the maximum " + std::to_string(max));
+  return v;
+}
+
+bool is_lane_key(const std::string& key) {
+  for (const char* k : kLaneKeys)
+    if (key == k) return true;
+  return false;
+}
+
+void check_snaplen(const std::string& what, uint64_t v) {
+  if (v < 14 || v > 65535) throw OptionsError(what + ": snaplen must be 14..65535");
+}
+
+}  // namespace
+
+LaneOptions parse_lane(const std::string& spec) {
+  LaneOptions lane;
+  bool have_vni = false;
+  // Split on commas that start a known "key=".
+  std::vector<std::pair<std::string, std::string>> items;
+  size_t pos = 0;
+  while (pos <= spec.size()) {
+    const size_t eq = spec.find('=', pos);
+    if (eq == std::string::npos) throw OptionsError("--lane '" + spec + "': expected key=value");
+    const std::string key = spec.substr(pos, eq - pos);
+    if (!is_lane_key(key))
+      throw OptionsError("--lane '" + spec + "': unknown key '" + key +
+                         "' (name, vni, snaplen, filter, rotate-mb, rotate-seconds, ring)");
+    size_t end = eq + 1;
+    for (;;) {
+      end = spec.find(',', end);
+      if (end == std::string::npos) break;
+      const size_t next_eq = spec.find('=', end + 1);
+      if (next_eq != std::string::npos && is_lane_key(spec.substr(end + 1, next_eq - end - 1))) break;
+      if (key != "filter") break;  // only a filter may hold commas
+      ++end;
+    }
+    items.emplace_back(key, spec.substr(eq + 1, end == std::string::npos ? std::string::npos : end - eq - 1));
+    if (end == std::string::npos) break;
+    pos = end + 1;
+  }
+  const std::string what = "--lane '" + spec + "'";
+  for (const auto& [key, value] : items) {
+    if (key == "name") {
+      if (!std::regex_match(value, std::regex("[A-Za-z0-9_.-]{1,64}")) || value == "." || value == "..")
+        throw OptionsError(what + ": name must be 1-64 of A-Z a-z 0-9 _ . -");
+      lane.name = value;
+    } else if (key == "vni") {
+      lane.vni = static_cast<uint32_t>(to_number(what + " vni", value, 0xffffff));
+      have_vni = true;
+    } else if (key == "snaplen") {
+      lane.snaplen = static_cast<uint32_t>(to_number(what + " snaplen", value, 65535));
+      check_snaplen(what, lane.snaplen);
+    } else if (key == "filter") {
+      lane.filter = value;
+    } else if (key == "rotate-mb") {
+      lane.rotate_mb = static_cast<int64_t>(to_number(what + " rotate-mb", value, 1u << 30));
+    } else if (key == "rotate-seconds") {
+      lane.rotate_seconds = static_cast<int64_t>(to_number(what + " rotate-seconds", value, 1u << 30));
+    } else if (key == "ring") {
+      lane.ring = static_cast<int64_t>(to_number(what + " ring", value, 1u << 30));
+    }
+  }
+  if (!have_vni) throw OptionsError(what + ": vni= is required");
+  if (lane.name.empty()) lane.name = "vni-" + std::to_string(lane.vni);
+  return lane;
+}
+
+bool parse_options(int argc, char** argv, Options& out) {
+  const Options d;
+  std::string config_file, eal, unknown_vni = "auto", format = "pcap";
+  std::vector<std::string> lanes;
+  std::vector<uint32_t> ports;
+  po::options_description desc(
+      "vxcollector: terminates VXLAN mirror traffic with DPDK and writes per-VNI pcap files\n\n"
+      "Usage: vxcollector [options] [-- EAL arguments]\n\nOptions");
+  // clang-format off
+  desc.add_options()
+    ("help,h", "print this help and exit")
+    ("version", "print the version and exit")
+    ("config", po::value(&config_file), "INI file; any long option as `name = value` (lane may repeat)")
+    ("eal", po::value(&eal), "EAL arguments, e.g. \"-l 0-2 -a 0000:00:06.0\" (or give them after --)")
+    ("read-pcap", po::value(&out.read_pcap), "replay this capture through the dataplane (net_pcap, no hugepages, no NIC), print the JSON summary and exit")
+    ("linger-seconds", po::value(&out.linger_seconds)->default_value(d.linger_seconds), "with --read-pcap: keep serving HTTP this long after the replay (SIGTERM ends it early)")
+    ("output-dir", po::value(&out.output_dir)->default_value(d.output_dir), "directory for the per-lane capture files")
+    ("lane", po::value(&lanes), "a mirror session, repeatable: name=web,vni=42[,snaplen=N][,filter=EXPR][,rotate-mb=N][,rotate-seconds=N][,ring=N]")
+    ("snaplen", po::value(&out.snaplen)->default_value(d.snaplen), "bytes of each inner frame kept (default for every lane)")
+    ("unknown-vni", po::value(&unknown_vni)->default_value("auto"), "auto: a new VNI gets lane vni-<VNI>; drop: counted as unknown_vni")
+    ("max-lanes", po::value(&out.max_lanes)->default_value(d.max_lanes), "most lanes at once; VNIs past it are dropped as lane_limit")
+    ("allow-source", po::value(&out.allow_sources), "CIDR of allowed outer source addresses, repeatable (default: any)")
+    ("vxlan-port", po::value(&ports), "UDP destination port carrying VXLAN, repeatable (default 4789)")
+    ("format", po::value(&format)->default_value("pcap"), "pcap (microseconds), pcap-ns (nanoseconds) or pcapng")
+    ("rotate-mb", po::value(&out.rotate_mb)->default_value(d.rotate_mb), "complete a file at this size, MiB (0: no size limit)")
+    ("rotate-seconds", po::value(&out.rotate_seconds)->default_value(d.rotate_seconds), "complete a file after this long (0: no time limit)")
+    ("ring", po::value(&out.ring)->default_value(d.ring), "keep this many completed files per lane, deleting the oldest (0: keep all)")
+    ("post-rotate", po::value(&out.post_rotate), "command run as `CMD FILE` for every completed file, without waiting for it")
+    ("min-free-mb", po::value(&out.min_free_mb)->default_value(d.min_free_mb), "keep this much space free on the output file system by deleting the oldest completed files (0: off)")
+    ("http-listen", po::value(&out.http_listen)->default_value(d.http_listen), "ADDR:PORT for /metrics and /healthz, or `none`")
+    ("rx-lcores", po::value(&out.rx_lcores)->default_value(d.rx_lcores), "lcores polling the ports (one RX queue each, RSS across them)")
+    ("workers", po::value(&out.workers)->default_value(d.workers), "lcores owning the lanes (0: the single RX lcore runs them too)")
+    ("mtu", po::value(&out.mtu)->default_value(d.mtu), "set the ports' MTU (0: leave as configured)")
+    ("mbufs", po::value(&out.mbufs)->default_value(d.mbufs), "packet buffers in the mbuf pool")
+    ("write-buffer-mb", po::value(&out.write_buffer_mb)->default_value(d.write_buffer_mb), "write buffer per worker, MiB; when it is full, packets are dropped as writer_busy")
+    ("frag-timeout-ms", po::value(&out.frag_timeout_ms)->default_value(d.frag_timeout_ms), "outer IPv4 fragments not reassembled in this time are dropped")
+    ("frag-max-flows", po::value(&out.frag_max_flows)->default_value(d.frag_max_flows), "datagrams in reassembly at once, per RX lcore")
+    ("log-level", po::value(&out.log_level)->default_value(d.log_level), "trace, debug, info, warn, error, critical, off");
+  // clang-format on
+
+  // Everything after a lone "--" goes to the EAL.
+  int own_argc = argc;
+  for (int i = 1; i < argc; ++i) {
+    if (std::string(argv[i]) == "--") {
+      own_argc = i;
+      for (int j = i + 1; j < argc; ++j) out.eal_args.emplace_back(argv[j]);
+      break;
+    }
+  }
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(own_argc, argv).options(desc).run(), vm);
+    if (vm.count("config")) {
+      const std::string path = vm["config"].as<std::string>();
+      std::ifstream in(path);
+      if (!in) throw OptionsError("--config " + path + ": cannot open");
+      po::store(po::parse_config_file(in, desc), vm);
+    }
+    po::notify(vm);
+  } catch (const po::error& e) {
+    throw OptionsError(e.what());
+  }
+  if (vm.count("help")) {
+    std::cout << desc << "\n";
+    return false;
+  }
+  if (vm.count("version")) {
+    std::cout << "vxcollector " << VXC_VERSION << "\n";
+    return false;
+  }
+
+  if (!eal.empty()) {
+    std::istringstream words(eal);
+    std::vector<std::string> eal_words;
+    for (std::string w; words >> w;) eal_words.push_back(w);
+    out.eal_args.insert(out.eal_args.begin(), eal_words.begin(), eal_words.end());
+  }
+  check_snaplen("--snaplen", out.snaplen);
+  if (unknown_vni == "auto")
+    out.auto_lanes = true;
+  else if (unknown_vni == "drop")
+    out.auto_lanes = false;
+  else
+    throw OptionsError("--unknown-vni: '" + unknown_vni + "' is not auto or drop");
+  if (format == "pcap")
+    out.format = PcapFormat::pcap_usec;
+  else if (format == "pcap-ns")
+    out.format = PcapFormat::pcap_nsec;
+  else if (format == "pcapng")
+    out.format = PcapFormat::pcapng;
+  else
+    throw OptionsError("--format: '" + format + "' is not pcap, pcap-ns or pcapng");
+  if (!ports.empty()) {
+    if (ports.size() > 4) throw OptionsError("--vxlan-port: at most 4 ports");
+    out.vxlan_ports.clear();
+    for (uint32_t p : ports) {
+      if (p == 0 || p > 65535) throw OptionsError("--vxlan-port: " + std::to_string(p) + " is not a port");
+      out.vxlan_ports.push_back(static_cast<uint16_t>(p));
+    }
+  }
+  if (out.max_lanes == 0) throw OptionsError("--max-lanes must be at least 1");
+  for (const std::string& spec : lanes) out.lanes.push_back(parse_lane(spec));
+  for (size_t i = 0; i < out.lanes.size(); ++i)
+    for (size_t j = 0; j < i; ++j) {
+      if (out.lanes[i].name == out.lanes[j].name)
+        throw OptionsError("--lane: two lanes named '" + out.lanes[i].name + "'");
+      if (out.lanes[i].vni == out.lanes[j].vni)
+        throw OptionsError("--lane: two lanes for VNI " + std::to_string(out.lanes[i].vni));
+    }
+  if (out.output_dir.empty()) throw OptionsError("--output-dir must not be empty");
+  return true;
+}
+
+}  // namespace vxc

@@ -1,0 +1,484 @@
+#include "collector/pcap_file.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <spdlog/spdlog.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cinttypes>
+#include <cstring>
+#include <optional>
+#include <stdexcept>
+#include <string_view>
+#include <system_error>
+#include <tuple>
+
+namespace vxc {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr uint64_t kNsPerSec = 1000000000u;
+constexpr int kMaxOpenAttempts = 1000;  // EEXIST retries before giving up
+
+struct ParsedName {
+  std::string_view stamp;  // YYYYmmddTHHMMSSZ
+  uint64_t seq = 0;
+  bool part = false;
+};
+
+// Parses "<lane>-<YYYYmmddTHHMMSSZ>-<seq>.<pcap|pcapng>[.part]".
+std::optional<ParsedName> parse_name(std::string_view lane, std::string_view name) {
+  if (name.size() <= lane.size() || name.substr(0, lane.size()) != lane ||
+      name[lane.size()] != '-') {
+    return std::nullopt;
+  }
+  name.remove_prefix(lane.size() + 1);
+  if (name.size() < 18 || name[16] != '-') return std::nullopt;
+  ParsedName parsed;
+  parsed.stamp = name.substr(0, 16);
+  for (size_t i = 0; i < 16; ++i) {
+    const char c = parsed.stamp[i];
+    const bool ok = i == 8 ? c == 'T' : i == 15 ? c == 'Z' : (c >= '0' && c <= '9');
+    if (!ok) return std::nullopt;
+  }
+  name.remove_prefix(17);
+  size_t digits = 0;
+  while (digits < name.size() && name[digits] >= '0' && name[digits] <= '9') {
+    parsed.seq = parsed.seq * 10 + static_cast<uint64_t>(name[digits] - '0');
+    ++digits;
+  }
+  if (digits == 0 || digits > 18) return std::nullopt;
+  name.remove_prefix(digits);
+  if (name.ends_with(".part")) {
+    parsed.part = true;
+    name.remove_suffix(5);
+  }
+  if (name != ".pcap" && name != ".pcapng") return std::nullopt;
+  return parsed;
+}
+
+bool is_regular_file_no_follow(const fs::path& p) {
+  struct stat st;
+  return ::lstat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+bool vanished(const fs::path& p) {
+  struct stat st;
+  return ::lstat(p.c_str(), &st) != 0 && errno == ENOENT;
+}
+
+uint64_t realtime_ns() {
+  timespec ts;
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * kNsPerSec + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+std::string utc_stamp(uint64_t ns) {
+  const time_t sec = static_cast<time_t>(ns / kNsPerSec);
+  tm utc;
+  ::gmtime_r(&sec, &utc);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y%m%dT%H%M%SZ", &utc);
+  return buf;
+}
+
+template <typename T>
+void put(std::vector<uint8_t>& out, T value) {
+  const auto* p = reinterpret_cast<const uint8_t*>(&value);
+  out.insert(out.end(), p, p + sizeof(value));
+}
+
+// File header in host byte order; readers tell the order from the magic.
+std::vector<uint8_t> file_header(PcapFormat format, uint32_t snaplen) {
+  constexpr uint16_t kLinktypeEthernet = 1;
+  std::vector<uint8_t> h;
+  if (format != PcapFormat::pcapng) {
+    put<uint32_t>(h, format == PcapFormat::pcap_nsec ? 0xa1b23c4d : 0xa1b2c3d4);
+    put<uint16_t>(h, 2);  // version 2.4
+    put<uint16_t>(h, 4);
+    put<int32_t>(h, 0);   // thiszone
+    put<uint32_t>(h, 0);  // sigfigs
+    put<uint32_t>(h, snaplen);
+    put<uint32_t>(h, kLinktypeEthernet);
+    return h;
+  }
+  // Section Header Block, no options, section length unknown (-1).
+  put<uint32_t>(h, 0x0a0d0d0a);
+  put<uint32_t>(h, 28);
+  put<uint32_t>(h, 0x1a2b3c4d);
+  put<uint16_t>(h, 1);
+  put<uint16_t>(h, 0);
+  put<int64_t>(h, -1);
+  put<uint32_t>(h, 28);
+  // Interface Description Block: if_tsresol (code 9) = 9, i.e. nanoseconds,
+  // matching the EPB timestamps of pcap_record.h.
+  put<uint32_t>(h, 1);
+  put<uint32_t>(h, 32);
+  put<uint16_t>(h, kLinktypeEthernet);
+  put<uint16_t>(h, 0);
+  put<uint32_t>(h, snaplen);
+  put<uint16_t>(h, 9);
+  put<uint16_t>(h, 1);
+  h.insert(h.end(), {9, 0, 0, 0});  // value, then padding to 4
+  put<uint16_t>(h, 0);              // opt_endofopt
+  put<uint16_t>(h, 0);
+  put<uint32_t>(h, 32);
+  return h;
+}
+
+// One pwrite() per call, looping only on partial writes. Returns 0 or errno.
+int write_all(int fd, const uint8_t* data, size_t len, uint64_t offset) {
+  while (len > 0) {
+    const ssize_t n = ::pwrite(fd, data, len, static_cast<off_t>(offset));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno;
+    }
+    if (n == 0) return EIO;
+    data += n;
+    len -= static_cast<size_t>(n);
+    offset += static_cast<uint64_t>(n);
+  }
+  return 0;
+}
+
+// mkdir -p; directories it creates get exactly `mode` (chmod, so the umask
+// does not narrow it). Returns 0 or errno.
+int make_dirs(const fs::path& dir, mode_t mode) {
+  fs::path prefix;
+  for (const fs::path& part : dir) {
+    prefix /= part;
+    if (part.empty()) continue;
+    if (::mkdir(prefix.c_str(), mode) == 0) {
+      if (::chmod(prefix.c_str(), mode) != 0) return errno;
+      continue;
+    }
+    if (errno != EEXIST) return errno;
+    struct stat st;
+    if (::stat(prefix.c_str(), &st) != 0) return errno;
+    if (!S_ISDIR(st.st_mode)) return ENOTDIR;
+  }
+  return 0;
+}
+
+void validate_lane_name(const std::string& lane) {
+  if (lane.empty() || lane == "." || lane == ".." || lane.find('/') != std::string::npos ||
+      lane.find('\0') != std::string::npos) {
+    throw std::invalid_argument("lane name '" + lane + "' cannot be a directory name");
+  }
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// CompletedFiles
+
+CompletedFiles::CompletedFiles(std::filesystem::path output_dir, uint64_t min_free_bytes)
+    : output_dir_(output_dir.lexically_normal()), min_free_bytes_(min_free_bytes) {
+  // Completed files of earlier runs count against the disk cap too, oldest
+  // (by the start time in their name) first.
+  std::vector<std::tuple<std::string, uint64_t, fs::path>> found;
+  std::error_code ec;
+  if (!fs::is_directory(output_dir_, ec)) return;
+  for (const auto& lane_entry : fs::directory_iterator(output_dir_)) {
+    if (!lane_entry.is_directory() || lane_entry.is_symlink()) continue;
+    const std::string lane = lane_entry.path().filename().string();
+    for (const auto& entry : fs::directory_iterator(lane_entry.path())) {
+      const std::string name = entry.path().filename().string();
+      const auto parsed = parse_name(lane, name);
+      if (!parsed || parsed->part || !is_regular_file_no_follow(entry.path())) continue;
+      found.emplace_back(std::string(parsed->stamp), parsed->seq, entry.path());
+    }
+  }
+  std::sort(found.begin(), found.end());
+  for (auto& f : found) files_.push_back(std::move(std::get<2>(f)));
+}
+
+CompletedFiles::~CompletedFiles() {
+  std::lock_guard lock(mutex_);
+  reap_locked(true);
+}
+
+void CompletedFiles::add(const std::filesystem::path& file,
+                         const std::string& post_rotate_command) {
+  std::lock_guard lock(mutex_);
+  // Only the disk cap needs the record; without one it would just grow.
+  if (min_free_bytes_ != 0) {
+    files_.push_back(file.lexically_normal());
+    if (files_.size() >= prune_at_) {
+      // Files an uploader moved away no longer need a slot.
+      std::erase_if(files_, vanished);
+      prune_at_ = std::max<size_t>(1024, 2 * files_.size());
+    }
+  }
+  if (!post_rotate_command.empty()) {
+    std::string script = post_rotate_command + " \"$1\"";
+    std::string file_arg = file.string();
+    char* argv[] = {const_cast<char*>("sh"), const_cast<char*>("-c"), script.data(),
+                    const_cast<char*>("sh"), file_arg.data(), nullptr};
+    // The child gets /dev/null as stdin and default signal state (the writer
+    // thread may have signals blocked or ignored).
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    sigset_t none;
+    sigset_t all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setsigdefault(&attr, &all);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    pid_t pid = -1;
+    const int rc = ::posix_spawn(&pid, "/bin/sh", &actions, &attr, argv, environ);
+    posix_spawnattr_destroy(&attr);
+    posix_spawn_file_actions_destroy(&actions);
+    if (rc != 0) {
+      ++post_rotate_failures_;
+      spdlog::warn("post-rotate command for {}: cannot start /bin/sh: {}", file_arg,
+                   std::strerror(rc));
+    } else {
+      children_.push_back(pid);
+    }
+  }
+  reap_locked(false);
+}
+
+void CompletedFiles::forget(const std::filesystem::path& file) {
+  const fs::path normal = file.lexically_normal();
+  std::lock_guard lock(mutex_);
+  const auto it = std::find(files_.begin(), files_.end(), normal);
+  if (it != files_.end()) files_.erase(it);
+}
+
+uint64_t CompletedFiles::enforce_disk_cap() {
+  if (min_free_bytes_ == 0) return 0;
+  std::lock_guard lock(mutex_);
+  uint64_t deleted = 0;
+  while (!files_.empty()) {
+    struct statvfs vfs;
+    if (::statvfs(output_dir_.c_str(), &vfs) != 0) break;
+    if (static_cast<uint64_t>(vfs.f_bavail) * vfs.f_frsize >= min_free_bytes_) break;
+    const fs::path oldest = std::move(files_.front());
+    files_.pop_front();
+    if (::unlink(oldest.c_str()) == 0) {
+      ++deleted;
+    } else if (errno != ENOENT) {
+      spdlog::warn("disk cap: cannot delete {}: {}", oldest.string(), std::strerror(errno));
+    }
+  }
+  deleted_for_space_ += deleted;
+  return deleted;
+}
+
+void CompletedFiles::reap() {
+  std::lock_guard lock(mutex_);
+  reap_locked(false);
+}
+
+void CompletedFiles::reap_locked(bool wait) {
+  for (auto it = children_.begin(); it != children_.end();) {
+    int status = 0;
+    const pid_t r = ::waitpid(*it, &status, wait ? 0 : WNOHANG);
+    if (r == 0) {
+      ++it;
+      continue;
+    }
+    if (r < 0 && errno == EINTR) continue;
+    // r < 0 otherwise (ECHILD): someone else reaped it; nothing to count.
+    if (r == *it && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) ++post_rotate_failures_;
+    it = children_.erase(it);
+  }
+}
+
+uint64_t CompletedFiles::files_deleted_for_space() const {
+  std::lock_guard lock(mutex_);
+  return deleted_for_space_;
+}
+
+uint64_t CompletedFiles::post_rotate_failures() const {
+  std::lock_guard lock(mutex_);
+  return post_rotate_failures_;
+}
+
+// ---------------------------------------------------------------------------
+// LaneFile
+
+LaneFile::LaneFile(std::filesystem::path output_dir, LaneFileOptions options,
+                   CompletedFiles& completed)
+    : options_(std::move(options)),
+      lane_dir_((output_dir / options_.lane_name).lexically_normal()),
+      completed_(completed) {
+  validate_lane_name(options_.lane_name);
+  if (const int err = make_dirs(lane_dir_, options_.dir_mode); err != 0) {
+    throw std::system_error(err, std::generic_category(),
+                            "cannot create lane directory " + lane_dir_.string());
+  }
+  // Continue after the highest seq on disk (a .part of a crashed run counts
+  // too), so a restart never reuses a name; earlier completed files join the ring.
+  std::vector<fs::path> earlier;
+  for (const auto& entry : fs::directory_iterator(lane_dir_)) {
+    const std::string name = entry.path().filename().string();
+    const auto parsed = parse_name(options_.lane_name, name);
+    if (!parsed) continue;
+    
+    if (!parsed->part && is_regular_file_no_follow(entry.path())) earlier.push_back(entry.path());
+  }
+  std::sort(earlier.begin(), earlier.end());
+  if (options_.ring_files != 0) ring_.assign(earlier.begin(), earlier.end());
+}
+
+LaneFile::~LaneFile() { complete(); }
+
+int LaneFile::open_file() {
+  if (const int err = make_dirs(lane_dir_, options_.dir_mode); err != 0) return err;
+  const uint64_t now = realtime_ns();
+  const std::string prefix = options_.lane_name + "-" + utc_stamp(now) + "-";
+  const char* ext = options_.format == PcapFormat::pcapng ? ".pcapng" : ".pcap";
+  for (int attempt = 0; attempt < kMaxOpenAttempts; ++attempt, ++next_seq_) {
+    char seq[24];
+    std::snprintf(seq, sizeof(seq), "%06" PRIu64, next_seq_);
+    fs::path final_path = lane_dir_ / (prefix + seq + ext);
+    fs::path part_path = final_path;
+    part_path += ".part";
+    struct stat st;
+    if (::lstat(final_path.c_str(), &st) == 0) continue;  // never shadow a completed file
+    if (errno != ENOENT) return errno;
+    const int fd = ::open(part_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                          options_.file_mode);
+    if (fd < 0) {
+      if (errno == EEXIST) continue;
+      return errno;
+    }
+    const std::vector<uint8_t> header = file_header(options_.format, options_.snaplen);
+    int err = ::fchmod(fd, options_.file_mode) == 0 ? 0 : errno;
+    if (err == 0) err = write_all(fd, header.data(), header.size(), 0);
+    if (err != 0) {
+      // Nothing worth keeping; the seq is free again for the next try.
+      ::close(fd);
+      ::unlink(part_path.c_str());
+      return err;
+    }
+    fd_ = fd;
+    part_path_ = std::move(part_path);
+    final_path_ = std::move(final_path);
+    file_bytes_ = header.size();
+    has_records_ = false;
+    opened_ns_ = now;
+    ++next_seq_;
+    return 0;
+  }
+  return EEXIST;
+}
+
+int LaneFile::append(const uint8_t* records, size_t len) {
+  if (len == 0) return 0;
+  if (fd_ >= 0) {
+    struct stat st;
+    if (::fstat(fd_, &st) == 0 && st.st_nlink == 0) {
+      // Deleted under us (file or lane directory removed): writing on would
+      // fill the disk invisibly, so start a new file.
+      spdlog::warn("lane {}: {} was deleted while open; starting a new file", options_.lane_name,
+                   part_path_.string());
+      ::close(fd_);
+      fd_ = -1;
+    } else if (options_.rotate_bytes != 0 && has_records_ &&
+               file_bytes_ + len > options_.rotate_bytes) {
+      complete();
+    }
+  }
+  if (fd_ < 0) {
+    if (const int err = open_file(); err != 0) return err;
+  }
+  if (const int err = write_all(fd_, records, len, file_bytes_); err != 0) {
+    // Cut back to the last whole record so the file stays readable.
+    if (::ftruncate(fd_, static_cast<off_t>(file_bytes_)) != 0) {
+      spdlog::warn("lane {}: cannot truncate {}: {}", options_.lane_name, part_path_.string(),
+                   std::strerror(errno));
+    }
+    return err;
+  }
+  file_bytes_ += len;
+  has_records_ = true;
+  return 0;
+}
+
+void LaneFile::tick(uint64_t now_ns) {
+  if (fd_ < 0 || options_.rotate_seconds == 0) return;
+  if (now_ns >= opened_ns_ + uint64_t{options_.rotate_seconds} * kNsPerSec) complete();
+}
+
+void LaneFile::complete() {
+  if (fd_ < 0) return;
+  const int fd = fd_;
+  fd_ = -1;
+  if (!has_records_) {
+    // Only a header (every append failed): not worth a file.
+    ::close(fd);
+    ::unlink(part_path_.c_str());
+    return;
+  }
+  if (::close(fd) != 0) {
+    spdlog::warn("lane {}: close {}: {}", options_.lane_name, part_path_.string(),
+                 std::strerror(errno));
+  }
+  int rc = ::renameat2(AT_FDCWD, part_path_.c_str(), AT_FDCWD, final_path_.c_str(),
+                       RENAME_NOREPLACE);
+  if (rc != 0 && errno == EINVAL) {
+    rc = ::rename(part_path_.c_str(), final_path_.c_str());  // no RENAME_NOREPLACE here
+  }
+  if (rc != 0) {
+    spdlog::error("lane {}: cannot rename {}: {}", options_.lane_name, part_path_.string(),
+                  std::strerror(errno));
+    return;
+  }
+  files_completed_.store(files_completed_.load(std::memory_order_relaxed) + 1,
+                         std::memory_order_relaxed);
+  if (options_.ring_files != 0) ring_.push_back(final_path_);
+  completed_.add(final_path_, options_.post_rotate_command);
+  enforce_ring();
+}
+
+void LaneFile::enforce_ring() {
+  if (options_.ring_files == 0) return;
+  // Files someone else removed (disk cap, an uploader) no longer take a slot.
+  std::erase_if(ring_, [this](const fs::path& p) {
+    if (!vanished(p)) return false;
+    completed_.forget(p);
+    return true;
+  });
+  while (ring_.size() > options_.ring_files) {
+    const fs::path oldest = std::move(ring_.front());
+    ring_.pop_front();
+    if (::unlink(oldest.c_str()) == 0) {
+      files_deleted_by_ring_.store(files_deleted_by_ring_.load(std::memory_order_relaxed) + 1,
+                                   std::memory_order_relaxed);
+    } else if (errno != ENOENT) {
+      spdlog::warn("lane {}: cannot delete {}: {}", options_.lane_name, oldest.string(),
+                   std::strerror(errno));
+    }
+    completed_.forget(oldest);
+  }
+}
+
+uint64_t LaneFile::files_completed() const {
+  return files_completed_.load(std::memory_order_relaxed);
+}
+
+uint64_t LaneFile::files_deleted_by_ring() const {
+  return files_deleted_by_ring_.load(std::memory_order_relaxed);
+}
+
+const LaneFileOptions& LaneFile::options() const { return options_; }
+
+}  // namespace vxc

@@ -1,0 +1,694 @@
+#include "pipeline.h"
+
+#include <arpa/inet.h>
+#include <rte_cycles.h>
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+#include <rte_ip.h>
+#include <rte_ip_frag.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+#include <rte_mbuf.h>
+#include <rte_mbuf_dyn.h>
+#include <rte_ring.h>
+#include <time.h>
+
+#include <algorithm>
+#include <cstring>
+#include <stdexcept>
+
+#include "bpf_filter.h"
+#include "port.h"
+
+namespace vxc {
+namespace {
+
+constexpr uint16_t kBurst = 32;
+constexpr uint32_t kHousekeepingEvery = 64;  // loop passes between stop/flush/expiry checks
+constexpr uint32_t kWorkerRingSize = 4096;
+constexpr uint16_t kMaxWorkers = 64;
+constexpr uint32_t kFragBucketEntries = 4;  // entries per reassembly hash bucket (associativity)
+
+// What the RX lcore tells the worker about a decapsulated packet. The mbuf
+// data already starts at the inner Ethernet header.
+struct PacketMeta {
+  uint64_t ts_ns;      // UTC nanoseconds
+  uint32_t vni;
+  uint32_t inner_len;  // inner frame length (the pcap record's orig_len)
+};
+
+int g_meta_offset = -1;
+int g_timestamp_offset = -1;  // the PMD's RX timestamp dynfield, when one registered it
+uint64_t g_timestamp_flag = 0;
+
+inline PacketMeta* meta_of(rte_mbuf* m) {
+  return RTE_MBUF_DYNFIELD(m, g_meta_offset, PacketMeta*);
+}
+
+uint64_t realtime_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+// Wall clock from the TSC: anchored once at start, read once per burst.
+struct WallClock {
+  uint64_t tsc0 = 0;
+  uint64_t ns0 = 0;
+  double ns_per_cycle = 0;
+  void anchor() {
+    tsc0 = rte_rdtsc();
+    ns0 = realtime_ns();
+    ns_per_cycle = 1e9 / static_cast<double>(rte_get_tsc_hz());
+  }
+  uint64_t ns(uint64_t tsc) const noexcept {
+    return ns0 + static_cast<uint64_t>(static_cast<double>(tsc - tsc0) * ns_per_cycle);
+  }
+};
+
+// Copies the first `len` bytes of a (possibly multi-segment) packet.
+inline void copy_prefix(const rte_mbuf* m, uint8_t* dst, uint32_t len) noexcept {
+  for (const rte_mbuf* seg = m; seg != nullptr && len != 0; seg = seg->next) {
+    const uint32_t take = std::min<uint32_t>(len, seg->data_len);
+    std::memcpy(dst, rte_pktmbuf_mtod(seg, const uint8_t*), take);
+    dst += take;
+    len -= take;
+  }
+}
+
+}  // namespace
+
+// ---- Cidr ------------------------------------------------------------------
+
+Cidr Cidr::parse(const std::string& text) {
+  Cidr c;
+  const size_t slash = text.find('/');
+  const std::string host = text.substr(0, slash);
+  if (inet_pton(AF_INET, host.c_str(), c.addr.data()) == 1) {
+    c.ip_version = 4;
+  } else if (inet_pton(AF_INET6, host.c_str(), c.addr.data()) == 1) {
+    c.ip_version = 6;
+  } else {
+    throw std::invalid_argument("not an IPv4 or IPv6 address: '" + host + "'");
+  }
+  const int max_len = c.ip_version == 4 ? 32 : 128;
+  int len = max_len;
+  if (slash != std::string::npos) {
+    const std::string bits = text.substr(slash + 1);
+    if (bits.empty() || bits.size() > 3 || bits.find_first_not_of("0123456789") != std::string::npos)
+      throw std::invalid_argument("bad prefix length in '" + text + "'");
+    len = std::stoi(bits);
+    if (len > max_len) throw std::invalid_argument("prefix length too long in '" + text + "'");
+  }
+  c.prefix_len = static_cast<uint8_t>(len);
+  return c;
+}
+
+bool Cidr::contains(uint8_t version, const std::array<uint8_t, 16>& address) const noexcept {
+  if (version != ip_version) return false;
+  const size_t full = prefix_len / 8;
+  if (std::memcmp(addr.data(), address.data(), full) != 0) return false;
+  const unsigned rest = prefix_len % 8;
+  if (rest == 0) return true;
+  const uint8_t mask = static_cast<uint8_t>(0xff00u >> rest);
+  return (addr[full] & mask) == (address[full] & mask);
+}
+
+// ---- Pipeline internals ------------------------------------------------------
+
+struct alignas(64) RxRole {
+  uint16_t queue = 0;
+  rte_ip_frag_tbl* frags = nullptr;
+  rte_ip_frag_death_row death_row{};
+  uint64_t frag_timeout_cycles = 0;
+  PortQueueCounters* port_counters = nullptr;  // [port index]
+  std::atomic<bool> done{false};               // RX stopped and handed everything on
+};
+
+struct alignas(64) WorkerRole {
+  explicit WorkerRole(size_t max_lanes) : table(max_lanes), open(max_lanes, nullptr) {
+    open_lanes.reserve(max_lanes);
+  }
+  VniTable table;
+  std::vector<WriteBlock*> open;    // [lane slot] block being filled, or null
+  std::vector<uint32_t> open_lanes; // slots with an open block
+  uint32_t last_vni = UINT32_MAX;   // last lookup, as most bursts hold one session
+  uint32_t last_slot = 0;
+  rte_ring* full = nullptr;         // worker -> writer
+  rte_ring* free = nullptr;         // writer -> worker
+  std::atomic<bool> done{false};    // last block handed over
+};
+
+struct Pipeline::Impl {
+  const PipelineConfig& config;
+  rte_mempool* pool = nullptr;
+  std::vector<std::unique_ptr<BpfFilter>> filters;
+  std::unique_ptr<LaneSlot[]> lanes;
+  std::atomic<uint32_t> lanes_used{0};  // workers: fetch_add when a lane is created (rare)
+  std::unique_ptr<LcoreCounters[]> counters;  // [role]
+  std::vector<std::unique_ptr<RxRole>> rx;
+  std::vector<std::unique_ptr<WorkerRole>> workers;
+  std::vector<rte_ring*> rings;  // [rx * workers + w]; empty when workers == 0
+  std::unique_ptr<PortQueueCounters[]> port_counters;  // [rx * ports + p]
+  std::vector<WriteBlock*> blocks;
+  std::vector<unsigned> role_lcore;  // [role] -> lcore id
+  WallClock clock;
+  const std::atomic<bool>* stop = nullptr;
+  bool ports_started = false;
+
+  explicit Impl(const PipelineConfig& c) : config(c) {}
+
+  uint16_t worker_roles() const { return static_cast<uint16_t>(workers.size()); }
+  size_t worker_role_index(uint16_t w) const {
+    return config.workers == 0 ? 0 : config.rx_lcores + w;
+  }
+
+  // ---- worker stage ----
+
+  uint32_t lane_for(WorkerRole& w, uint16_t w_index, uint32_t vni, LcoreCounters& c) noexcept {
+    if (vni == w.last_vni) return w.last_slot;
+    uint32_t slot = w.table.find(vni);
+    if (slot == VniTable::kMissing) {
+      if (!config.auto_lanes) {
+        c.drops[static_cast<size_t>(DropReason::unknown_vni)].inc();
+        return VniTable::kMissing;
+      }
+      if (lanes_used.load(std::memory_order_relaxed) >= config.max_lanes) {
+        c.drops[static_cast<size_t>(DropReason::lane_limit)].inc();
+        return VniTable::kMissing;
+      }
+      slot = lanes_used.fetch_add(1, std::memory_order_relaxed);  // once per new lane
+      if (slot >= config.max_lanes) {
+        c.drops[static_cast<size_t>(DropReason::lane_limit)].inc();
+        return VniTable::kMissing;
+      }
+      LaneSlot& lane = lanes[slot];
+      lane.vni = vni;
+      lane.snaplen = config.default_snaplen;
+      lane.config_index = LaneSlot::kAutoLane;
+      lane.worker = w_index;
+      lane.filter = nullptr;
+      lane.active.store(true, std::memory_order_release);
+      w.table.insert(vni, slot);
+    }
+    w.last_vni = vni;
+    w.last_slot = slot;
+    return slot;
+  }
+
+  void hand_over(WorkerRole& w, uint32_t slot) noexcept {
+    // The full ring holds every block there is, so this cannot fail.
+    rte_ring_sp_enqueue(w.full, w.open[slot]);
+    w.open[slot] = nullptr;
+  }
+
+  void flush_open_blocks(WorkerRole& w) noexcept {
+    for (uint32_t slot : w.open_lanes)
+      if (w.open[slot] != nullptr) hand_over(w, slot);
+    w.open_lanes.clear();
+  }
+
+  void append_record(WorkerRole& w, LaneSlot& lane, uint32_t slot, rte_mbuf* m,
+                     const PacketMeta& pm, LcoreCounters& c) noexcept {
+    const uint32_t caplen = std::min(lane.snaplen, pm.inner_len);
+    const size_t need = record_size(config.format, caplen);
+    WriteBlock* b = w.open[slot];
+    if (b != nullptr && b->used + need > kWriteBlockBytes) {
+      hand_over(w, slot);
+      b = nullptr;
+    }
+    if (b == nullptr) {
+      void* obj = nullptr;
+      if (rte_ring_sc_dequeue(w.free, &obj) != 0) {
+        c.drops[static_cast<size_t>(DropReason::writer_busy)].inc();
+        return;
+      }
+      b = static_cast<WriteBlock*>(obj);
+      b->lane = slot;
+      b->packets = 0;
+      b->used = 0;
+      b->inner_bytes = 0;
+      w.open[slot] = b;
+      w.open_lanes.push_back(slot);  // reserved for max_lanes: never reallocates
+    }
+    uint8_t* record = b->data + b->used;
+    uint8_t* data = begin_record(config.format, record, pm.ts_ns, caplen, pm.inner_len);
+    copy_prefix(m, data, caplen);
+    finish_record(config.format, record, caplen);
+    b->used += static_cast<uint32_t>(need);
+    b->packets += 1;
+    b->inner_bytes += pm.inner_len;
+    lane.buffered.inc();
+  }
+
+  void run_lanes(WorkerRole& w, uint16_t w_index, LcoreCounters& c, rte_mbuf** pkts,
+                 uint16_t n) noexcept {
+    for (uint16_t i = 0; i < n; ++i) {
+      rte_mbuf* m = pkts[i];
+      const PacketMeta& pm = *meta_of(m);
+      const uint32_t slot = lane_for(w, w_index, pm.vni, c);
+      if (slot == VniTable::kMissing) continue;
+      LaneSlot& lane = lanes[slot];
+      if (lane.filter != nullptr) {
+        uint64_t match = 0;
+        lane.filter->run(&m, 1, &match);
+        if (match == 0) {
+          lane.filtered.inc();
+          continue;
+        }
+      }
+      append_record(w, lane, slot, m, pm, c);
+    }
+    rte_pktmbuf_free_bulk(pkts, n);
+  }
+
+  // ---- RX stage ----
+
+  bool source_allowed(const OuterResult& r) const noexcept {
+    if (config.allow_sources.empty()) return true;
+    for (const Cidr& c : config.allow_sources)
+      if (c.contains(r.ip_version, r.src_addr)) return true;
+    return false;
+  }
+
+  // Feeds an outer IPv4 fragment to the reassembly table. Returns the whole
+  // datagram, or null when the fragment is held or was dropped (counted when
+  // the death row is freed).
+  rte_mbuf* reassemble(RxRole& rx, LcoreCounters& c, rte_mbuf* m, const OuterResult& r,
+                       uint64_t tsc) noexcept {
+    c.fragments_in.inc();
+    if (m->nb_segs != 1) {  // keeps "n fragments -> n segments" exact for accounting
+      c.drops[static_cast<size_t>(DropReason::fragment)].inc();
+      rte_pktmbuf_free(m);
+      return nullptr;
+    }
+    m->l2_len = r.l2_len;
+    m->l3_len = r.l3_len;
+    auto* ip = rte_pktmbuf_mtod_offset(m, rte_ipv4_hdr*, r.l2_len);
+    rte_mbuf* whole = rte_ipv4_frag_reassemble_packet(rx.frags, &rx.death_row, m, tsc, ip);
+    if (whole == nullptr) return nullptr;
+    c.reassembled.inc();
+    c.fragments_merged.add(whole->nb_segs - 1u);
+    return whole;
+  }
+
+  void free_death_row(RxRole& rx, LcoreCounters& c) noexcept {
+    if (rx.death_row.cnt == 0) return;
+    c.drops[static_cast<size_t>(DropReason::fragment)].add(rx.death_row.cnt);
+    rte_ip_frag_free_death_row(&rx.death_row, 0);
+  }
+
+  // Classifies and decapsulates one frame. Returns the worker the packet goes
+  // to, or -1 when it was consumed (dropped and counted, or held for reassembly).
+  // `m` may be replaced by the reassembled datagram.
+  int classify(RxRole& rx, LcoreCounters& c, rte_mbuf*& m, uint64_t burst_ns,
+               uint64_t tsc) noexcept {
+    OuterResult r = parse_outer(rte_pktmbuf_mtod(m, const uint8_t*), m->data_len, m->pkt_len,
+                                config.parse);
+    if (r.kind == OuterKind::ipv4_fragment) {
+      if (!source_allowed(r)) {
+        c.drops[static_cast<size_t>(DropReason::source_not_allowed)].inc();
+        rte_pktmbuf_free(m);
+        return -1;
+      }
+      m = reassemble(rx, c, m, r, tsc);
+      if (m == nullptr) return -1;
+      r = parse_outer(rte_pktmbuf_mtod(m, const uint8_t*), m->data_len, m->pkt_len, config.parse);
+      if (r.kind == OuterKind::ipv4_fragment) {
+        r.kind = OuterKind::drop;
+        r.reason = DropReason::fragment;
+      }
+    }
+    if (r.kind == OuterKind::drop) {
+      c.drops[static_cast<size_t>(r.reason)].inc();
+      rte_pktmbuf_free(m);
+      return -1;
+    }
+    if (!source_allowed(r)) {
+      c.drops[static_cast<size_t>(DropReason::source_not_allowed)].inc();
+      rte_pktmbuf_free(m);
+      return -1;
+    }
+    PacketMeta* pm = meta_of(m);
+    pm->ts_ns = burst_ns;
+    if (g_timestamp_offset >= 0 && (m->ol_flags & g_timestamp_flag) != 0)
+      pm->ts_ns = *RTE_MBUF_DYNFIELD(m, g_timestamp_offset, rte_mbuf_timestamp_t*) *
+                  port_timestamp_scale;
+    pm->vni = r.vni;
+    pm->inner_len = r.inner_len;
+    rte_pktmbuf_adj(m, static_cast<uint16_t>(r.inner_offset));
+    if (m->pkt_len > r.inner_len) rte_pktmbuf_trim(m, static_cast<uint16_t>(m->pkt_len - r.inner_len));
+    return config.workers == 0 ? 0 : worker_for_vni(r.vni, config.workers);
+  }
+
+  // Scale of the PMD's RX timestamp to nanoseconds (see Pipeline()).
+  uint64_t port_timestamp_scale = 1;
+
+  void rx_burst(size_t rx_index, LcoreCounters& c, rte_mbuf** pkts, uint16_t n,
+                uint64_t tsc) noexcept {
+    RxRole& rx = *this->rx[rx_index];
+    const uint64_t burst_ns = clock.ns(tsc);
+    const uint16_t targets = config.workers == 0 ? 1 : config.workers;
+    rte_mbuf* out[kMaxWorkers][kBurst];
+    uint16_t out_n[kMaxWorkers] = {};
+    for (uint16_t i = 0; i < n; ++i) {
+      rte_mbuf* m = pkts[i];
+      const int w = classify(rx, c, m, burst_ns, tsc);
+      if (w >= 0) out[w][out_n[w]++] = m;
+    }
+    free_death_row(rx, c);
+    for (uint16_t w = 0; w < targets; ++w) {
+      if (out_n[w] == 0) continue;
+      if (config.workers == 0) {
+        run_lanes(*workers[0], 0, c, out[w], out_n[w]);
+        continue;
+      }
+      rte_ring* ring = rings[rx_index * config.workers + w];
+      const unsigned sent = rte_ring_sp_enqueue_burst(ring, reinterpret_cast<void**>(out[w]),
+                                                      out_n[w], nullptr);
+      if (sent < out_n[w]) {
+        if (stop->load(std::memory_order_relaxed)) {
+          // Draining at shutdown: the worker is still running, wait for room.
+          for (unsigned k = sent; k < out_n[w];)
+            k += rte_ring_sp_enqueue_burst(ring, reinterpret_cast<void**>(out[w] + k), out_n[w] - k,
+                                           nullptr);
+        } else {
+          c.drops[static_cast<size_t>(DropReason::worker_busy)].add(out_n[w] - sent);
+          rte_pktmbuf_free_bulk(out[w] + sent, out_n[w] - sent);
+        }
+      }
+    }
+  }
+
+  // Expires reassembly entries older than the timeout (and, at shutdown,
+  // every entry) into the death row, counting their fragments as dropped.
+  void expire_fragments(RxRole& rx, LcoreCounters& c, uint64_t tms) noexcept {
+    for (;;) {
+      rte_ip_frag_table_del_expired_entries(rx.frags, &rx.death_row, tms);
+      if (rx.death_row.cnt == 0) return;
+      free_death_row(rx, c);
+    }
+  }
+
+  void rx_loop(size_t rx_index) noexcept {
+    RxRole& rx = *this->rx[rx_index];
+    LcoreCounters& c = counters[rx_index];
+    WorkerRole* inline_worker = config.workers == 0 ? workers[0].get() : nullptr;
+    const uint64_t flush_cycles = rte_get_tsc_hz() / 1000 * config.flush_ms;
+    uint64_t next_flush = rte_rdtsc() + flush_cycles;
+    rte_mbuf* pkts[kBurst];
+    const size_t ports = config.ports.size();
+    for (uint32_t pass = 0;; ++pass) {
+      bool stopping = false;
+      if (pass % kHousekeepingEvery == 0) {
+        c.loops.inc();
+        const uint64_t now = rte_rdtsc();
+        expire_fragments(rx, c, now);
+        if (inline_worker != nullptr && now >= next_flush) {
+          flush_open_blocks(*inline_worker);
+          next_flush = now + flush_cycles;
+        }
+        stopping = stop->load(std::memory_order_relaxed);
+      }
+      uint16_t got_total = 0;
+      for (size_t p = 0; p < ports; ++p) {
+        const uint16_t n = rte_eth_rx_burst(config.ports[p], rx.queue, pkts, kBurst);
+        if (n == 0) continue;
+        got_total += n;
+        uint64_t bytes = 0;
+        for (uint16_t i = 0; i < n; ++i) bytes += pkts[i]->pkt_len;
+        c.received.add(n);
+        rx.port_counters[p].packets.add(n);
+        rx.port_counters[p].bytes.add(bytes);
+        rx_burst(rx_index, c, pkts, n, rte_rdtsc());
+      }
+      if (stopping && got_total == 0) break;  // queues drained after stop
+    }
+    // Fragments still waiting can never complete now.
+    expire_fragments(rx, c, UINT64_MAX);
+    if (inline_worker != nullptr) {
+      flush_open_blocks(*inline_worker);
+      inline_worker->done.store(true, std::memory_order_release);
+    }
+    rx.done.store(true, std::memory_order_release);
+  }
+
+  void worker_loop(uint16_t w_index) noexcept {
+    WorkerRole& w = *workers[w_index];
+    LcoreCounters& c = counters[worker_role_index(w_index)];
+    const uint64_t flush_cycles = rte_get_tsc_hz() / 1000 * config.flush_ms;
+    uint64_t next_flush = rte_rdtsc() + flush_cycles;
+    rte_mbuf* pkts[kBurst];
+    const size_t rx_count = rx.size();
+    for (uint32_t pass = 0;; ++pass) {
+      unsigned got_total = 0;
+      for (size_t r = 0; r < rx_count; ++r) {
+        const unsigned n = rte_ring_sc_dequeue_burst(rings[r * config.workers + w_index],
+                                                     reinterpret_cast<void**>(pkts), kBurst,
+                                                     nullptr);
+        got_total += n;
+        if (n != 0) run_lanes(w, w_index, c, pkts, static_cast<uint16_t>(n));
+      }
+      if (pass % kHousekeepingEvery == 0) {
+        c.loops.inc();
+        const uint64_t now = rte_rdtsc();
+        if (now >= next_flush) {
+          flush_open_blocks(w);
+          next_flush = now + flush_cycles;
+        }
+        if (got_total == 0 && all_rx_done() && rings_empty(w_index)) break;
+      }
+    }
+    flush_open_blocks(w);
+    w.done.store(true, std::memory_order_release);
+  }
+
+  bool all_rx_done() const noexcept {
+    for (const auto& r : rx)
+      if (!r->done.load(std::memory_order_acquire)) return false;
+    return true;
+  }
+
+  bool rings_empty(uint16_t w_index) const noexcept {
+    for (size_t r = 0; r < rx.size(); ++r)
+      if (rte_ring_count(rings[r * config.workers + w_index]) != 0) return false;
+    return true;
+  }
+
+  void run_role(size_t role) noexcept {
+    if (role < rx.size())
+      rx_loop(role);
+    else
+      worker_loop(static_cast<uint16_t>(role - rx.size()));
+  }
+};
+
+// ---- Pipeline ----------------------------------------------------------------
+
+Pipeline::Pipeline(const PipelineConfig& config, const std::vector<ExplicitLane>& lanes)
+    : config_(config) {
+  impl_ = std::make_unique<Impl>(config_);
+  Impl& im = *impl_;
+  im.stop = &stop_;
+  const PipelineConfig& cfg = config_;
+  if (cfg.ports.empty()) throw std::runtime_error("no ports: give DPDK a device (EAL -a or --vdev)");
+  if (cfg.rx_lcores == 0) throw std::runtime_error("--rx-lcores must be at least 1");
+  if (cfg.workers == 0 && cfg.rx_lcores != 1)
+    throw std::runtime_error("with --workers 0 the single RX lcore runs the lanes: use --rx-lcores 1");
+  if (cfg.workers > kMaxWorkers) throw std::runtime_error("at most 64 workers");
+  if (lanes.size() > cfg.max_lanes) throw std::runtime_error("more --lane than --max-lanes");
+
+  // Roles on lcores: the main lcore first, then the workers in EAL order.
+  const size_t roles = cfg.rx_lcores + cfg.workers;
+  im.role_lcore.push_back(rte_get_main_lcore());
+  unsigned lcore_id;
+  RTE_LCORE_FOREACH_WORKER(lcore_id) im.role_lcore.push_back(lcore_id);
+  if (im.role_lcore.size() < roles)
+    throw std::runtime_error(std::to_string(cfg.rx_lcores) + " RX lcores + " +
+                             std::to_string(cfg.workers) + " workers need " +
+                             std::to_string(roles) + " EAL lcores; EAL has " +
+                             std::to_string(im.role_lcore.size()) + " (-l)");
+  im.role_lcore.resize(roles);
+
+  static const rte_mbuf_dynfield kMetaField = {"vxcollector_packet_meta", sizeof(PacketMeta),
+                                               alignof(PacketMeta), 0};
+  g_meta_offset = rte_mbuf_dynfield_register(&kMetaField);
+  if (g_meta_offset < 0)
+    throw std::runtime_error(std::string("mbuf dynfield: ") + rte_strerror(rte_errno));
+
+  const unsigned socket =
+      rte_socket_id() == static_cast<unsigned>(SOCKET_ID_ANY) ? 0 : rte_socket_id();
+  im.pool = rte_pktmbuf_pool_create("vxc_mbufs", cfg.mbufs, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
+                                    static_cast<int>(socket));
+  if (im.pool == nullptr)
+    throw std::runtime_error(std::string("mbuf pool of ") + std::to_string(cfg.mbufs) +
+                             " mbufs: " + rte_strerror(rte_errno) +
+                             " (with --no-huge, give EAL more memory: -m)");
+
+  im.counters = std::make_unique<LcoreCounters[]>(roles);
+  im.port_counters = std::make_unique<PortQueueCounters[]>(cfg.rx_lcores * cfg.ports.size());
+
+  // Lanes and their workers.
+  const uint16_t worker_roles = cfg.workers == 0 ? 1 : cfg.workers;
+  im.lanes = std::make_unique<LaneSlot[]>(cfg.max_lanes);
+  for (uint16_t w = 0; w < worker_roles; ++w)
+    im.workers.push_back(std::make_unique<WorkerRole>(cfg.max_lanes));
+  for (size_t i = 0; i < lanes.size(); ++i) {
+    LaneSlot& slot = im.lanes[i];
+    slot.vni = lanes[i].vni;
+    slot.snaplen = lanes[i].snaplen;
+    slot.config_index = static_cast<uint32_t>(i);
+    slot.worker = cfg.workers == 0 ? 0 : worker_for_vni(lanes[i].vni, cfg.workers);
+    if (!lanes[i].filter.empty()) {
+      im.filters.push_back(std::make_unique<BpfFilter>(lanes[i].filter));
+      slot.filter = im.filters.back().get();
+    }
+    if (im.workers[slot.worker]->table.find(slot.vni) != VniTable::kMissing)
+      throw std::runtime_error("two lanes for VNI " + std::to_string(slot.vni));
+    im.workers[slot.worker]->table.insert(slot.vni, static_cast<uint32_t>(i));
+    slot.active.store(true, std::memory_order_release);
+  }
+  im.lanes_used.store(static_cast<uint32_t>(lanes.size()));
+
+  // Write blocks: a fixed budget per worker, handed back and forth on two rings
+  // that can each hold every block (so enqueue never fails).
+  const size_t blocks_per_worker =
+      std::max<size_t>(4, static_cast<size_t>(cfg.write_buffer_mb) * 1024 * 1024 / sizeof(WriteBlock));
+  for (uint16_t w = 0; w < worker_roles; ++w) {
+    WorkerRole& wr = *im.workers[w];
+    const std::string suffix = std::to_string(w);
+    const unsigned ring_size = static_cast<unsigned>(blocks_per_worker + 1);
+    wr.full = rte_ring_create(("vxc_full_" + suffix).c_str(), ring_size, static_cast<int>(socket),
+                              RING_F_SP_ENQ | RING_F_SC_DEQ | RING_F_EXACT_SZ);
+    wr.free = rte_ring_create(("vxc_free_" + suffix).c_str(), ring_size, static_cast<int>(socket),
+                              RING_F_SP_ENQ | RING_F_SC_DEQ | RING_F_EXACT_SZ);
+    if (wr.full == nullptr || wr.free == nullptr)
+      throw std::runtime_error(std::string("block rings: ") + rte_strerror(rte_errno));
+    for (size_t b = 0; b < blocks_per_worker; ++b) {
+      auto* block = static_cast<WriteBlock*>(rte_malloc_socket("vxc_block", sizeof(WriteBlock), 64,
+                                                               static_cast<int>(socket)));
+      if (block == nullptr)
+        throw std::runtime_error("write buffers: out of memory (--write-buffer-mb, EAL -m)");
+      im.blocks.push_back(block);
+      rte_ring_sp_enqueue(wr.free, block);
+    }
+  }
+
+  // RX roles: reassembly table, per-port counters, rings to the workers.
+  const uint64_t hz = rte_get_tsc_hz();
+  for (uint16_t r = 0; r < cfg.rx_lcores; ++r) {
+    auto rx = std::make_unique<RxRole>();
+    rx->queue = r;
+    rx->port_counters = &im.port_counters[r * cfg.ports.size()];
+    rx->frag_timeout_cycles = hz / 1000 * cfg.frag_timeout_ms;
+    rx->frags = rte_ip_frag_table_create(cfg.frag_max_flows, kFragBucketEntries,
+                                         cfg.frag_max_flows, rx->frag_timeout_cycles,
+                                         static_cast<int>(socket));
+    if (rx->frags == nullptr)
+      throw std::runtime_error(std::string("fragment table: ") + rte_strerror(rte_errno));
+    im.rx.push_back(std::move(rx));
+    for (uint16_t w = 0; w < cfg.workers; ++w) {
+      const std::string name = "vxc_rx" + std::to_string(r) + "_w" + std::to_string(w);
+      rte_ring* ring = rte_ring_create(name.c_str(), kWorkerRingSize, static_cast<int>(socket),
+                                       RING_F_SP_ENQ | RING_F_SC_DEQ);
+      if (ring == nullptr) throw std::runtime_error(name + ": " + rte_strerror(rte_errno));
+      im.rings.push_back(ring);
+    }
+  }
+
+  PortSetup setup;
+  setup.rx_queues = cfg.rx_lcores;
+  setup.rx_descriptors = cfg.rx_descriptors;
+  setup.mtu = cfg.mtu;
+  for (uint16_t port : cfg.ports) start_port(port, setup, im.pool);
+  im.ports_started = true;
+
+  // A PMD that stamps packets registers the timestamp dynfield when started.
+  g_timestamp_offset = rte_mbuf_dynfield_lookup(RTE_MBUF_DYNFIELD_TIMESTAMP_NAME, nullptr);
+  const int flag_bit = rte_mbuf_dynflag_lookup(RTE_MBUF_DYNFLAG_RX_TIMESTAMP_NAME, nullptr);
+  g_timestamp_flag = flag_bit >= 0 ? (1ull << flag_bit) : 0;
+  if (g_timestamp_flag == 0) g_timestamp_offset = -1;
+  // net_pcap in DPDK 22.11 stamps microseconds since the epoch (the capture's
+  // own time); other PMDs stamp their NIC clock, which is not wall time.
+  bool all_pcap = true;
+  for (uint16_t port : cfg.ports) all_pcap &= port_name(port).rfind("net_pcap", 0) == 0;
+  if (!all_pcap) g_timestamp_offset = -1;
+  im.port_timestamp_scale = 1000;
+
+  im.clock.anchor();
+}
+
+Pipeline::~Pipeline() {
+  Impl& im = *impl_;
+  if (im.ports_started)
+    for (uint16_t port : config_.ports) stop_port(port);
+  for (auto& rx : im.rx) rte_ip_frag_table_destroy(rx->frags);
+  for (rte_ring* ring : im.rings) rte_ring_free(ring);
+  for (auto& w : im.workers) {
+    rte_ring_free(w->full);
+    rte_ring_free(w->free);
+  }
+  for (WriteBlock* b : im.blocks) rte_free(b);
+  rte_mempool_free(im.pool);
+}
+
+void Pipeline::run() {
+  Impl& im = *impl_;
+  std::vector<std::pair<Impl*, size_t>> jobs;
+  jobs.reserve(im.role_lcore.size());
+  for (size_t role = 0; role < im.role_lcore.size(); ++role) jobs.emplace_back(&im, role);
+  auto launch_role = [](void* arg) -> int {
+    auto* job = static_cast<std::pair<Impl*, size_t>*>(arg);
+    job->first->run_role(job->second);
+    return 0;
+  };
+  for (size_t role = 1; role < jobs.size(); ++role) {
+    const int rc = rte_eal_remote_launch(launch_role, &jobs[role], im.role_lcore[role]);
+    if (rc != 0)
+      throw std::runtime_error("cannot launch lcore " + std::to_string(im.role_lcore[role]));
+  }
+  im.run_role(0);
+  for (size_t role = 1; role < jobs.size(); ++role) rte_eal_wait_lcore(im.role_lcore[role]);
+}
+
+uint16_t Pipeline::worker_count() const { return impl_->worker_roles(); }
+rte_ring* Pipeline::full_blocks(uint16_t w) const { return impl_->workers[w]->full; }
+rte_ring* Pipeline::free_blocks(uint16_t w) const { return impl_->workers[w]->free; }
+bool Pipeline::worker_done(uint16_t w) const {
+  return impl_->workers[w]->done.load(std::memory_order_acquire);
+}
+
+uint32_t Pipeline::lane_count() const {
+  return std::min(impl_->lanes_used.load(std::memory_order_relaxed), config_.max_lanes);
+}
+LaneSlot& Pipeline::lane(uint32_t index) const { return impl_->lanes[index]; }
+
+size_t Pipeline::lcore_count() const { return impl_->role_lcore.size(); }
+const LcoreCounters& Pipeline::lcore_counters(size_t role) const { return impl_->counters[role]; }
+
+uint64_t Pipeline::packets_in_rings() const {
+  uint64_t n = 0;
+  for (rte_ring* ring : impl_->rings) n += rte_ring_count(ring);
+  return n;
+}
+
+PortStats Pipeline::port_stats(size_t port_index) const {
+  PortStats s;
+  for (size_t r = 0; r < impl_->rx.size(); ++r) {
+    s.rx_packets += impl_->rx[r]->port_counters[port_index].packets.get();
+    s.rx_bytes += impl_->rx[r]->port_counters[port_index].bytes.get();
+  }
+  const uint16_t port = config_.ports[port_index];
+  rte_eth_stats st{};
+  if (rte_eth_stats_get(port, &st) == 0) {
+    s.nic_rx_packets = st.ipackets;
+    s.missed = st.imissed;
+    s.errors = st.ierrors;
+    s.nombuf = st.rx_nombuf;
+  }
+  rte_eth_link link{};
+  if (rte_eth_link_get_nowait(port, &link) == 0) s.link_up = link.link_status == RTE_ETH_LINK_UP;
+  return s;
+}
+
+}  // namespace vxc

@@ -1,0 +1,119 @@
+// The dataplane: RX lcores classify and decapsulate, worker lcores own lanes.
+//
+//   port queue --rx_burst--> RX lcore: parse_outer, allow-list, IPv4 reassembly
+//        --SPSC ring per (RX lcore, worker)--> worker lcore: lane lookup, BPF
+//        filter, truncate to snaplen, encode records into WriteBlocks
+//        --SPSC ring per worker--> writer thread (collector/writer.h)
+//
+// With workers == 0 the single RX lcore runs the worker stage itself on each
+// burst (run to completion); the code is the same.
+//
+// Threads: the control plane builds a Pipeline after rte_eal_init, starts the
+// writer threads, then calls run() on the main thread. Everything the
+// dataplane shares with other threads is a Counter (one writer), an atomic
+// flag, or an rte_ring.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "counters.h"
+#include "lanes.h"
+#include "outer_parse.h"
+#include "pcap_record.h"
+
+struct rte_mempool;
+struct rte_ring;
+
+namespace vxc {
+
+struct Cidr {
+  uint8_t ip_version = 4;  // 4 or 6
+  std::array<uint8_t, 16> addr{};
+  uint8_t prefix_len = 0;
+
+  // Parses "10.0.0.0/8", "2001:db8::/32" or a bare address; throws std::invalid_argument.
+  static Cidr parse(const std::string& text);
+  bool contains(uint8_t ip_version, const std::array<uint8_t, 16>& address) const noexcept;
+};
+
+struct ExplicitLane {
+  uint32_t vni = 0;
+  uint32_t snaplen = 128;
+  std::string filter;  // tcpdump expression; empty = everything
+};
+
+struct PipelineConfig {
+  ParseConfig parse;
+  std::vector<Cidr> allow_sources;  // empty: VXLAN from any source
+  bool auto_lanes = true;           // unknown VNI: new lane (true) or drop unknown_vni
+  uint32_t max_lanes = 1024;
+  uint32_t default_snaplen = 128;
+  PcapFormat format = PcapFormat::pcap_usec;
+  uint16_t rx_lcores = 1;
+  uint16_t workers = 0;  // 0: the RX lcore runs the lanes itself (rx_lcores must be 1)
+  std::vector<uint16_t> ports;
+  uint16_t mtu = 0;                // 0: leave the port's MTU as it is
+  uint32_t rx_descriptors = 1024;  // per queue
+  uint32_t mbufs = 32767;
+  uint32_t write_buffer_mb = 64;  // write blocks per worker, in MiB
+  uint32_t flush_ms = 100;        // partly filled blocks go to the writer at least this often
+  uint32_t frag_timeout_ms = 2000;
+  uint32_t frag_max_flows = 4096;  // per RX lcore
+};
+
+struct PortStats {
+  uint64_t rx_packets = 0;  // taken from the port's queues by the RX lcores
+  uint64_t rx_bytes = 0;
+  uint64_t nic_rx_packets = 0;  // rte_eth_stats ipackets
+  uint64_t missed = 0;          // imissed: dropped by the NIC/PMD for lack of room
+  uint64_t errors = 0;          // ierrors
+  uint64_t nombuf = 0;          // rx_nombuf
+  bool link_up = false;
+};
+
+class Pipeline {
+ public:
+  // Needs rte_eal_init done. Creates the mempool, configures and starts the
+  // ports, rings, write blocks, BPF filters and the explicit lanes. Throws
+  // std::runtime_error naming the port or resource on failure.
+  Pipeline(const PipelineConfig& config, const std::vector<ExplicitLane>& lanes);
+  ~Pipeline();
+  Pipeline(const Pipeline&) = delete;
+  Pipeline& operator=(const Pipeline&) = delete;
+
+  // Runs every dataplane role on its EAL lcore (the main lcore's role on the
+  // calling thread) and returns once all have stopped and drained.
+  void run();
+  // Any thread: RX stops, rings drain, workers hand over their last blocks.
+  void request_stop() noexcept { stop_.store(true, std::memory_order_relaxed); }
+
+  const PipelineConfig& config() const { return config_; }
+  uint16_t worker_count() const;  // lane-owning lcores (1 when workers == 0)
+
+  // Writer side of worker w's blocks.
+  rte_ring* full_blocks(uint16_t worker) const;
+  rte_ring* free_blocks(uint16_t worker) const;
+  // True once worker w has handed over its last block.
+  bool worker_done(uint16_t worker) const;
+
+  uint32_t lane_count() const;  // slots in use (some may not be active yet)
+  LaneSlot& lane(uint32_t index) const;
+
+  // Reader side (scrape time).
+  size_t lcore_count() const;
+  const LcoreCounters& lcore_counters(size_t role) const;
+  PortStats port_stats(size_t port_index) const;
+  uint64_t packets_in_rings() const;  // between RX lcores and workers
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  PipelineConfig config_;
+  std::atomic<bool> stop_{false};  // ctlplane: wo; dataplane: ro
+};
+
+}  // namespace vxc

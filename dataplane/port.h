@@ -1,0 +1,26 @@
+// Ethernet port set-up for the dataplane: one RX queue per RX lcore, RSS
+// across them where the port offers it, the RX timestamp offload where
+// offered (net_pcap gives the capture's own timestamps this way), scatter for
+// frames larger than an mbuf, promiscuous mode. No TX queues: the collector
+// only receives (the exception path brings its own).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+struct rte_mempool;
+
+namespace vxc {
+
+struct PortSetup {
+  uint16_t rx_queues = 1;
+  uint32_t rx_descriptors = 1024;
+  uint16_t mtu = 0;  // 0: leave as configured
+};
+
+// Throws std::runtime_error naming the port and DPDK's error on failure.
+void start_port(uint16_t port_id, const PortSetup& setup, rte_mempool* pool);
+void stop_port(uint16_t port_id) noexcept;
+std::string port_name(uint16_t port_id);
+
+}  // namespace vxc

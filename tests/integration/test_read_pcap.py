@@ -1,0 +1,223 @@
+#!/usr/bin/python3
+"""vxcollector --read-pcap on the generated multi-VNI feed, judged by tshark, tcpdump and capinfos.
+
+Usage: test_read_pcap.py /path/to/vxcollector   (env VXC_SOURCE_ROOT = source tree)
+
+Each scenario runs the collector on the feed and checks:
+  * exit 0, a JSON summary as the last stdout line, the accounting invariant
+    received == written + filtered + exception + fragments_merged + sum(drops);
+  * every counter against what tshark finds in the input (oracle.py);
+  * every lane's files, in name order, hold exactly the lane's inner frames in
+    input order: the first snaplen bytes, orig_len = inner frame length, the
+    capture's timestamp; capinfos opens each file and reports the lane snaplen.
+"""
+
+import os
+import struct
+import subprocess
+import sys
+
+import oracle
+import vxc
+
+SUBNET_A = ["10.1.0.0/24", "2001:db8:a::/64"]
+ZERO_DROPS = ("lane_limit", "worker_busy", "writer_busy", "write_error", "disk_full")
+
+
+def check_common_counts(F, s, exp, frames, label):
+    F.equal(s.get("received"), frames, label + ": received = frames in the feed (capinfos)")
+    F.equal(s.get("ports", {}).get("0", {}).get("rx"), frames, label + ": ports.0.rx")
+    F.equal(s.get("fragments_merged"), exp.counts["merged"],
+            label + ": fragments_merged = fragments tshark folded into a reassembled datagram")
+    d = s.get("drops", {})
+    F.equal(d.get("fragment"), exp.counts["fragment"],
+            label + ": drops.fragment = never-completed IPv4 fragments + outer IPv6 fragments")
+    F.equal(d.get("bad_header"), exp.counts["bad_header"],
+            label + ": drops.bad_header = I flag clear + cut VXLAN/inner header + snaplen-cut frame")
+    F.equal(d.get("not_vxlan", 0) + s.get("exception", 0), exp.counts["other"],
+            label + ": not_vxlan + exception = frames that are not UDP to 4789")
+    for r in ZERO_DROPS:
+        F.equal(d.get(r), 0, label + ": drops." + r)
+
+
+def main():
+    binary = vxc.binary_from_argv()
+    F = vxc.Failures("test_read_pcap")
+    feed, truth = vxc.feed_path()
+    rc, ci, _ = vxc.capinfos(feed)
+    frames = int(ci["Number of packets"])
+    exp = oracle.classify(feed)
+    by_vni = exp.by_vni()
+    print("feed %s: %d frames; tshark: %s; datagrams per VNI %s" %
+          (feed, frames, dict(exp.counts), {k: len(v) for k, v in sorted(by_vni.items())}))
+    for what, why in sorted({(w, y) for w, lst in exp.notes.items() for _, y in lst}):
+        print("  oracle %s: %s" % (what, why))
+
+    # 0. The oracle agrees with what the generator meant to build.
+    F.equal({str(k): len(v) for k, v in by_vni.items()}, truth["vxlan_datagrams"],
+            "oracle: tshark's datagrams per VNI = generator's")
+    F.equal(exp.counts["merged"], truth["fragments"] - truth["fragmented_datagrams"],
+            "oracle: merged fragments = generator's")
+    F.equal(exp.counts["fragment"], truth["incomplete_fragments"] + truth["ipv6_fragments"],
+            "oracle: unreassembled fragments = generator's")
+    F.equal(exp.counts["bad_header"], sum(truth["malformed"].values()), "oracle: malformed = generator's")
+    F.equal(exp.counts["other"], sum(truth["noise"].values()), "oracle: noise = generator's")
+
+    # 1. Defaults: one lane per VNI (vni-<VNI>), snaplen 128.
+    nfail = len(F.failed)
+    out = vxc.tmpdir("default")
+    run = vxc.run_collector(binary, feed, out)
+    if vxc.check_run(F, run, "default"):
+        s = run.summary
+        check_common_counts(F, s, exp, frames, "default")
+        F.equal(s.get("written"), exp.counts["vxlan"], "default: written = VXLAN datagrams tshark finds")
+        F.equal(s.get("filtered"), 0, "default: filtered")
+        F.equal(sorted(s.get("lanes", {})), sorted("vni-%d" % v for v in by_vni), "default: lanes")
+        F.equal(vxc.lane_dirs(out), sorted("vni-%d" % v for v in by_vni), "default: lane directories")
+        for vni, dgs in sorted(by_vni.items()):
+            vxc.check_lane(F, run, "vni-%d" % vni, dgs, 128, "default", vni=vni)
+    vxc.cleanup(out, len(F.failed) == nfail)
+
+    # 2. --snaplen 64 and an explicit lane with its own snaplen.
+    nfail = len(F.failed)
+    out = vxc.tmpdir("snaplen")
+    run = vxc.run_collector(binary, feed, out, "--snaplen", "64", "--lane", "name=web,vni=42,snaplen=256")
+    if vxc.check_run(F, run, "snaplen"):
+        check_common_counts(F, run.summary, exp, frames, "snaplen")
+        F.equal(sorted(run.summary.get("lanes", {})),
+                sorted("web" if v == 42 else "vni-%d" % v for v in by_vni), "snaplen: lanes")
+        for vni, dgs in sorted(by_vni.items()):
+            if vni == 42:
+                vxc.check_lane(F, run, "web", dgs, 256, "snaplen", vni=42)
+            else:
+                vxc.check_lane(F, run, "vni-%d" % vni, dgs, 64, "snaplen", vni=vni)
+    vxc.cleanup(out, len(F.failed) == nfail)
+
+    # 3. --unknown-vni drop with explicit lanes.
+    nfail = len(F.failed)
+    out = vxc.tmpdir("unknown")
+    lanes = {5: "five", 42: "web", 4242: "qinq"}
+    args = ["--unknown-vni", "drop"]
+    for vni, name in lanes.items():
+        args += ["--lane", "name=%s,vni=%d" % (name, vni)]
+    run = vxc.run_collector(binary, feed, out, *args)
+    if vxc.check_run(F, run, "unknown-drop"):
+        s = run.summary
+        check_common_counts(F, s, exp, frames, "unknown-drop")
+        unknown = sum(len(d) for v, d in by_vni.items() if v not in lanes)
+        F.equal(s["drops"].get("unknown_vni"), unknown,
+                "unknown-drop: drops.unknown_vni = datagrams of VNIs %s" % sorted(set(by_vni) - set(lanes)))
+        F.equal(s.get("written"), exp.counts["vxlan"] - unknown, "unknown-drop: written")
+        F.equal(sorted(s.get("lanes", {})), sorted(lanes.values()), "unknown-drop: only the configured lanes")
+        F.equal(vxc.lane_dirs(out), sorted(lanes.values()), "unknown-drop: only configured lane directories")
+        for vni, name in lanes.items():
+            vxc.check_lane(F, run, name, by_vni[vni], 128, "unknown-drop", vni=vni)
+    vxc.cleanup(out, len(F.failed) == nfail)
+
+    # 4. --allow-source for subnet A only.
+    nfail = len(F.failed)
+    out = vxc.tmpdir("allow")
+    args = []
+    for c in SUBNET_A:
+        args += ["--allow-source", c]
+    run = vxc.run_collector(binary, feed, out, *args)
+    if vxc.check_run(F, run, "allow-source"):
+        s = run.summary
+        check_common_counts(F, s, exp, frames, "allow-source")
+        denied = [g for g in exp.datagrams if not oracle.in_any(g.src, SUBNET_A)]
+        F.equal(s["drops"].get("source_not_allowed"), len(denied),
+                "allow-source: drops.source_not_allowed = datagrams from %s" %
+                sorted({str(g.src) for g in denied}))
+        F.equal(s.get("written"), exp.counts["vxlan"] - len(denied), "allow-source: written")
+        for vni, dgs in sorted(by_vni.items()):
+            allowed = [g for g in dgs if oracle.in_any(g.src, SUBNET_A)]
+            lane = "vni-%d" % vni
+            if not allowed:
+                info = s.get("lanes", {}).get(lane)
+                F.check(info is None or info.get("written") == 0, "allow-source: lane %s has nothing" % lane,
+                        str(info))
+                F.equal(sum(len(vxc.read_capture(f).records) for f in vxc.lane_files(out, lane)), 0,
+                        "allow-source: no record on disk for %s" % lane)
+                continue
+            vxc.check_lane(F, run, lane, allowed, 128, "allow-source", vni=vni)
+    vxc.cleanup(out, len(F.failed) == nfail)
+
+    # 5. Capture filters. VNI 42 carries only untagged inner IPv4, so tshark's
+    #    display filter and BPF agree; VNI 4242 carries 802.1Q-tagged inner
+    #    frames, where BPF "tcp port 80" (no "vlan" keyword) does not match but
+    #    tshark's tcp.port does: its oracle is tcpdump (libpcap BPF) on the inner
+    #    frames that tshark extracted.
+    nfail = len(F.failed)
+    keep80 = set(int(x) for x in oracle.run_tshark(
+        ["-r", feed, "-Y", "vxlan.vni == 42 && ip.proto#2 == 6 && tcp.port == 80",
+         "-T", "fields", "-e", "frame.number"]).split())
+    flt_drop = ("vxlan.vni == 42 && vxlan.flag_i == 1 && udp.dstport#1 == 4789 && frame.cap_len == frame.len"
+                " && udp.length#1 >= 30 && !(ip.proto#2 == 6 && tcp.port == 80)")
+    tshark_filtered = oracle.display_filter_count(feed, flt_drop)
+    print("tshark -Y '%s' -> %d frames" % (flt_drop, tshark_filtered))
+    web_keep = [g for g in by_vni[42] if g.frame in keep80]
+    bpf_keep = bpf_oracle([g.inner for g in by_vni[4242]], "tcp port 80")
+    tshark_4242 = oracle.display_filter_count(feed, "vxlan.vni == 4242 && tcp.port == 80")
+    print("VNI 4242 'tcp port 80': BPF (tcpdump) keeps %d of %d, tshark tcp.port==80 matches %d (802.1Q inner)" %
+          (len(bpf_keep), len(by_vni[4242]), tshark_4242))
+    out = vxc.tmpdir("filter")
+    run = vxc.run_collector(binary, feed, out, "--lane", "name=web,vni=42,filter=tcp port 80",
+                            "--lane", "name=qinq,vni=4242,snaplen=96,filter=tcp port 80")
+    if vxc.check_run(F, run, "filter"):
+        s = run.summary
+        check_common_counts(F, s, exp, frames, "filter")
+        F.equal(s["lanes"].get("web", {}).get("filtered"), tshark_filtered,
+                "filter: lane web filtered = tshark display-filter count")
+        F.equal(s.get("filtered"), tshark_filtered + len(by_vni[4242]) - len(bpf_keep),
+                "filter: summary filtered = web + qinq")
+        vxc.check_lane(F, run, "web", web_keep, 128, "filter", vni=42, filtered=tshark_filtered)
+        vxc.check_lane(F, run, "qinq", [by_vni[4242][i] for i in bpf_keep], 96, "filter", vni=4242,
+                   filtered=len(by_vni[4242]) - len(bpf_keep))
+    vxc.cleanup(out, len(F.failed) == nfail)
+
+    # 6. Rotation: a feed with ~4 MB more in VNI 5569041, full frames, 1 MB files.
+    nfail = len(F.failed)
+    bulk, _ = vxc.feed_path(bulk_bytes=4000000)
+    bexp = oracle.classify(bulk)
+    bvni = bexp.by_vni()
+    out_a, out_b = vxc.tmpdir("rotate"), vxc.tmpdir("single")
+    run_a = vxc.run_collector(binary, bulk, out_a, "--snaplen", "4096", "--rotate-mb", "1")
+    run_b = vxc.run_collector(binary, bulk, out_b, "--snaplen", "4096")
+    if vxc.check_run(F, run_a, "rotate") and vxc.check_run(F, run_b, "single"):
+        lane = "vni-5569041"
+        files_a = vxc.lane_files(out_a, lane)
+        sizes = [os.path.getsize(f) for f in files_a]
+        print("rotate: %s files: %s" % (lane, sizes))
+        F.check(len(files_a) >= 3, "rotate: --rotate-mb 1 gives several files for %s" % lane, "%d" % len(files_a))
+        F.check(all(sz <= 1 << 20 for sz in sizes), "rotate: no file over 1 MiB", str(sizes))
+        if any(sz > 1000000 for sz in sizes):
+            print("  info: some files exceed 10^6 bytes: --rotate-mb counts MiB")
+        for vni, dgs in sorted(bvni.items()):
+            name = "vni-%d" % vni
+            vxc.check_lane(F, run_a, name, dgs, 4096, "rotate", vni=vni)
+            vxc.check_lane(F, run_b, name, dgs, 4096, "single", vni=vni)
+            recs_a = [r for f in vxc.lane_files(out_a, name) for r in vxc.read_capture(f).records]
+            recs_b = [r for f in vxc.lane_files(out_b, name) for r in vxc.read_capture(f).records]
+            F.check(recs_a == recs_b, "rotate: %s concatenated rotated files = single-file run (%d records)" %
+                    (name, len(recs_b)), "%d vs %d records" % (len(recs_a), len(recs_b)))
+        F.equal(len(vxc.lane_files(out_b, lane)), 1, "single: one file with the default --rotate-mb 100")
+    vxc.cleanup(out_a, len(F.failed) == nfail)
+    vxc.cleanup(out_b, len(F.failed) == nfail)
+    return F.finish()
+
+
+def bpf_oracle(frames, expr):
+    """Indexes of `frames` (Ethernet bytes) that tcpdump's BPF `expr` accepts."""
+    path = os.path.join(vxc.tmpdir("bpf"), "inner.pcap")
+    with open(path, "wb") as f:
+        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1))
+        for i, fr in enumerate(frames):
+            f.write(struct.pack("<IIII", i, 0, len(fr), len(fr)) + fr)  # ts_sec = index
+    p = subprocess.run(["tcpdump", "-nn", "-tt", "-r", path, expr], capture_output=True, text=True, check=True)
+    keep = [int(line.split(".")[0]) for line in p.stdout.splitlines() if line.strip()]
+    vxc.cleanup(os.path.dirname(path), True)
+    return keep
+
+
+if __name__ == "__main__":
+    sys.exit(main())
