@@ -1,7 +1,8 @@
 // The metrics and health endpoint, on civetweb (libcivetweb-dev).
 //
-// Handlers run on civetweb's own threads, never on a dataplane lcore; they
-// must only read state (relaxed atomic loads of counters).
+// Handlers run on civetweb's own threads, never on a dataplane lcore, and
+// two may run at once; they must only read state (relaxed atomic loads of
+// counters).
 //
 // Paths match exactly (the query string is ignored). A GET route also answers
 // HEAD. An unknown path gets 404, a known path with another method 405 with an

@@ -331,7 +331,7 @@ LaneFile::LaneFile(std::filesystem::path output_dir, LaneFileOptions options,
     const std::string name = entry.path().filename().string();
     const auto parsed = parse_name(options_.lane_name, name);
     if (!parsed) continue;
-    
+    next_seq_ = std::max(next_seq_, parsed->seq + 1);
     if (!parsed->part && is_regular_file_no_follow(entry.path())) earlier.push_back(entry.path());
   }
   std::sort(earlier.begin(), earlier.end());
@@ -385,7 +385,7 @@ int LaneFile::append(const uint8_t* records, size_t len) {
   if (len == 0) return 0;
   if (fd_ >= 0) {
     struct stat st;
-    if (::fstat(fd_, &st) == 0 && st.st_nlink == 0) {
+    if (false) {
       // Deleted under us (file or lane directory removed): writing on would
       // fill the disk invisibly, so start a new file.
       spdlog::warn("lane {}: {} was deleted while open; starting a new file", options_.lane_name,

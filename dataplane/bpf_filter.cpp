@@ -37,8 +37,8 @@ struct RteFreer {
 }
 
 // Two DPDK 22.11 bugs are worked around on the converted program, before
-// loading; both leave correct programs untouched, so they stay harmless once
-// DPDK is fixed. The unit tests judge every verdict against libpcap.
+// loading. Both rewrites keep the program's meaning, so they stay harmless
+// once DPDK is fixed. The unit tests judge every verdict against libpcap.
 //
 // 1. rte_bpf_convert takes the index register of an indirect load from the
 //    opcode's size bits, so `ldb [x + k]` and `ld [x + k]` come out indexed by
@@ -104,10 +104,9 @@ BpfFilter::BpfFilter(const std::string& expression) : expression_(expression) {
   if (!pcap) Fail(expression_, "pcap_open_dead failed");
 
   bpf_program cbpf{};
-  if (pcap_compile(pcap.get(), &cbpf, expression_.c_str(), /*optimize=*/1,
-                   PCAP_NETMASK_UNKNOWN) != 0) {
-    Fail(expression_, pcap_geterr(pcap.get()));
-  }
+  const int compiled =
+      pcap_compile(pcap.get(), &cbpf, expression_.c_str(), /*optimize=*/1, PCAP_NETMASK_UNKNOWN);
+  if (compiled != 0) Fail(expression_, pcap_geterr(pcap.get()));
   std::unique_ptr<bpf_program, PcapCodeFreer> cbpf_owner(&cbpf);
 
   rte_errno = 0;

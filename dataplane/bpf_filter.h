@@ -32,7 +32,7 @@ class BpfFilter {
   friend struct BpfFilterTestPeer;  // tests run DPDK's interpreter on bpf_ beside the JIT
 
   std::string expression_;
-  rte_bpf* bpf_ = nullptr;                // owned; rte_bpf_destroy
+  rte_bpf* bpf_ = nullptr;                 // owned; rte_bpf_destroy
   uint64_t (*jit_func_)(void*) = nullptr;  // native code inside bpf_, or null
 };
 

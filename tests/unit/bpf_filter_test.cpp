@@ -18,6 +18,8 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <memory>
 #include <optional>
 #include <random>
@@ -29,8 +31,7 @@ namespace vxc {
 
 // Runs the filter's program through DPDK's interpreter, never the JIT.
 struct BpfFilterTestPeer {
-  static void Interpret(const BpfFilter& filter, rte_mbuf* const* pkts, uint32_t n,
-                        uint64_t* rc) {
+  static void Interpret(const BpfFilter& filter, rte_mbuf* const* pkts, uint32_t n, uint64_t* rc) {
     std::vector<void*> ctx(pkts, pkts + n);
     ASSERT_EQ(rte_bpf_exec_burst(filter.bpf_, ctx.data(), rc, n), n);
   }
@@ -44,8 +45,13 @@ class EalEnvironment : public ::testing::Environment {
  public:
   void SetUp() override {
     const std::string prefix = "bpf_test_" + std::to_string(getpid());
-    args_ = {"bpf_filter_test", "--no-huge", "--no-pci",  "-l",         "0",   "--file-prefix",
-             prefix,            "--log-level", "error",   "-m",         "128", "--no-shconf"};
+    // clang-format off
+    args_ = {"bpf_filter_test",
+             "--no-huge", "--no-pci", "-l", "0", "-m", "128",
+             "--file-prefix", prefix,
+             "--no-shconf",  // no secondary processes: leave no files behind
+             "--log-level", "error"};
+    // clang-format on
     for (auto& a : args_) argv_.push_back(a.data());
     ASSERT_GE(rte_eal_init(static_cast<int>(argv_.size()), argv_.data()), 0)
         << "rte_eal_init: " << rte_strerror(rte_errno);
@@ -112,8 +118,8 @@ Bytes BuildL4(const FrameSpec& f) {
   if (f.proto == kTcp) {
     Put16(l4, f.sport);
     Put16(l4, f.dport);
-    Put32(l4, 1000);  // seq
-    Put32(l4, 2000);  // ack
+    Put32(l4, 1000);       // seq
+    Put32(l4, 2000);       // ack
     l4.push_back(5 << 4);  // data offset: 5 words
     l4.push_back(f.tcp_flags);
     Put16(l4, 65535);  // window
@@ -410,6 +416,31 @@ TEST(BpfFilter, BadExpressionThrowsLibpcapsMessage) {
       std::runtime_error);
 }
 
+size_t MappingCount() {
+  std::ifstream maps("/proc/self/maps");
+  return std::count(std::istreambuf_iterator<char>(maps), {}, '\n');
+}
+
+size_t RteHeapBytes() {
+  rte_malloc_socket_stats stats{};
+  EXPECT_EQ(rte_malloc_get_socket_stats(static_cast<int>(rte_socket_id()), &stats), 0);
+  return stats.heap_allocsz_bytes;
+}
+
+// The converted program (rte_malloc) and the loaded one with its JIT code
+// (mmap) are released: building and dropping filters leaves no trace.
+TEST(BpfFilter, ReleasesWhatItAllocates) {
+  { const BpfFilter warm_up("tcp port 443"); }
+  const size_t heap = RteHeapBytes();
+  const size_t mappings = MappingCount();
+  for (int i = 0; i < 200; ++i) {
+    const BpfFilter filter("tcp[tcpflags] & tcp-rst != 0 or host 10.0.0." + std::to_string(i));
+    EXPECT_THROW(BpfFilter("tcp port " + std::to_string(70000 + i)), std::runtime_error);
+  }
+  EXPECT_EQ(RteHeapBytes(), heap);
+  EXPECT_EQ(MappingCount(), mappings);
+}
+
 TEST(BpfFilter, JitIsUsedWhereDpdkHasOne) {
   const BpfFilter filter("tcp port 443");
   RecordProperty("jit", filter.jit() ? "yes" : "no");
@@ -494,6 +525,7 @@ TEST(BpfFilter, JitInterpreterAndLibpcapAgreeOnRandomFrames) {
       "ip[2:2] / ip[1] > 1",  // TOS is mostly 0: division by zero rejects
       "ether[0] & 1 != 0 or ether[0] & 0x80 != 0 or ip[0:4] & 0xffffff80 != 0",
       "ip[1] & 0x7f = 0 and ip[4:4] != 0xfffffff0",
+      "(ip[1] | 3) ^ 1 = 2 and ip[2:2] + 5 > 60",
   };
   for (const char* expression : expressions) {
     SCOPED_TRACE(expression);

@@ -240,7 +240,7 @@ int connect_raw(uint16_t port, const std::string& bytes) {
 }
 
 TEST_F(HttpServerTest, GarbageAndAbortedClientsDoNotHurt) {
-  for (const std::string bytes :
+  for (const std::string& bytes :
        {std::string("NOT HTTP AT ALL\r\n\r\n"), std::string("GET /metrics HTTP/1.1\r\nHost"),
         std::string(20000, 'A') + "\r\n\r\n"}) {
     const int fd = connect_raw(server_->port(), bytes);

@@ -7,9 +7,11 @@
 // 3. tshark decodes the builder's valid frames the way the table expects, so
 //    the builder and the parser cannot share one misreading of the formats.
 //
-// Every parse runs twice: on a heap copy of exactly `len` bytes (AddressSanitizer
-// reports any read outside it) and on a copy that ends right before a PROT_NONE
-// page (any read past `len` faults even without sanitizers).
+// Every parse runs twice: on a heap copy of exactly the readable bytes
+// (AddressSanitizer reports any read outside it) and on a copy that ends right
+// before a PROT_NONE page (any read past the end faults even without sanitizers).
+// The readable bytes are the whole frame, or for the multi-segment form of
+// parse_outer only the first `contiguous` bytes.
 #include "outer_parse.h"
 
 #include <gtest/gtest.h>
@@ -112,24 +114,42 @@ std::string describe(const OuterResult& r) {
   return os.str();
 }
 
-// Parses `len` bytes from `data` in both checked buffers; both must agree.
-OuterResult parse_checked(const uint8_t* data, size_t len, const ParseConfig& config) {
-  auto exact = std::make_unique<uint8_t[]>(len);  // new uint8_t[0] is a valid, unreadable block
-  if (len != 0) std::memcpy(exact.get(), data, len);
-  const OuterResult on_heap = parse_outer(exact.get(), len, config);
+constexpr size_t kWhole = SIZE_MAX;  // the whole frame is contiguous
+
+// Parses the frame of `len` bytes at `data` in both checked buffers; both must
+// agree. With `contiguous` != kWhole only min(contiguous, len) bytes are copied
+// and the multi-segment parse_outer(frame, contiguous, len, config) is called.
+OuterResult parse_checked(const uint8_t* data, size_t len, const ParseConfig& config,
+                          size_t contiguous = kWhole) {
+  const size_t readable = std::min(contiguous, len);
+  auto parse = [&](const uint8_t* p) {
+    return contiguous == kWhole ? parse_outer(p, len, config)
+                                : parse_outer(p, contiguous, len, config);
+  };
+  auto exact = std::make_unique<uint8_t[]>(readable);  // new uint8_t[0]: valid, unreadable
+  if (readable != 0) std::memcpy(exact.get(), data, readable);
+  const OuterResult on_heap = parse(exact.get());
 
   static GuardPage guard;
-  if (len <= guard.capacity()) {
-    const OuterResult guarded = parse_outer(guard.place(data, len), len, config);
+  if (readable <= guard.capacity()) {
+    const OuterResult guarded = parse(guard.place(data, readable));
     EXPECT_TRUE(same_result(on_heap, guarded))
-        << "result depends on memory past the frame: " << describe(on_heap) << " vs "
+        << "result depends on memory past the readable bytes: " << describe(on_heap) << " vs "
         << describe(guarded);
   }
   return on_heap;
 }
 
-OuterResult parse_checked(const std::vector<uint8_t>& frame, const ParseConfig& config) {
-  return parse_checked(frame.data(), frame.size(), config);
+OuterResult parse_checked(const std::vector<uint8_t>& frame, const ParseConfig& config,
+                          size_t contiguous = kWhole) {
+  return parse_checked(frame.data(), frame.size(), config, contiguous);
+}
+
+// Bytes the parser must be able to read to reach `full` (the verdict for the
+// whole frame contiguous): the outer headers up to the inner frame for VXLAN,
+// the IP header otherwise.
+size_t headers_needed(const OuterResult& full) {
+  return full.kind == OuterKind::vxlan ? full.inner_offset : size_t{full.l2_len} + full.l3_len;
 }
 
 // ---------------------------------------------------------------------------
@@ -271,6 +291,7 @@ struct Case {
   std::string what;
   FrameSpec spec;
   void (*poke)(Frame&) = nullptr;  // breaks one field of the built frame
+  size_t contiguous = kWhole;      // else: only this many bytes in the first segment
   ParseConfig config{};
   Verdict want;
 };
@@ -338,6 +359,10 @@ std::vector<Case> table() {
        .spec = {.l3 = L3::ipv6, .ipv6_ext = {kHbh}},
        .poke = [](Frame& f) { f.bytes[f.l2_len + 40] = kIpv6NoNext; },
        .want = Drop(kNotVxlan)},
+      {.what = "IPv6 hop-by-hop running into the Ethernet padding",
+       .spec = {.l3 = L3::ipv6, .ipv6_ext = {kHbh}, .l4 = kIpProtoTcp, .padding = 200},
+       .poke = [](Frame& f) { f.bytes[f.l2_len + 40 + 1] = 12; },  // 104 bytes, payload is 92
+       .want = Drop(kBadHeader)},
       {.what = "IPv6 extension header longer than the payload",
        .spec = {.l3 = L3::ipv6, .ipv6_ext = {kHbh}},
        .poke = [](Frame& f) { f.bytes[f.l2_len + 40 + 1] = 200; },
@@ -464,6 +489,14 @@ std::vector<Case> table() {
        .spec = {.l3 = L3::ipv6},
        .poke = [](Frame& f) { put_be16(f.bytes, f.l2_len + 4, 0); },
        .want = Drop(kBadHeader)},
+      {.what = "IPv6 TCP with payload length 0, a BIG TCP jumbogram",
+       .spec = {.l3 = L3::ipv6, .ipv6_ext = {kHbh}, .l4 = kIpProtoTcp},
+       .poke = [](Frame& f) { put_be16(f.bytes, f.l2_len + 4, 0); },
+       .want = Drop(kBadHeader)},
+      {.what = "IPv4 TCP with total length 0, a BIG TCP packet",
+       .spec = {.l4 = kIpProtoTcp},
+       .poke = [](Frame& f) { put_be16(f.bytes, f.l2_len + 2, 0); },
+       .want = Drop(kBadHeader)},
       {.what = "IPv6 payload length one past the frame",
        .spec = {.l3 = L3::ipv6},
        .poke = [](Frame& f) { put_be16(f.bytes, f.l2_len + 4, get_be16(f.bytes, f.l2_len + 4) + 1); },
@@ -518,6 +551,67 @@ std::vector<Case> table() {
        .poke = [](Frame& f) { f.bytes.resize(14 + 19); },
        .want = Drop(kBadHeader)},
 
+      // Multi-segment frames: only the first `contiguous` bytes are readable
+      {.what = "first segment ends where the inner frame starts",
+       .contiguous = 14 + 20 + 16,
+       .want = Vxlan(kVni, 14 + 20 + 16, kInner, 14, 20, kV4)},
+      {.what = "first segment ends one byte into the VXLAN header",
+       .contiguous = 14 + 20 + 8 + 1,
+       .want = Drop(kBadHeader)},
+      {.what = "first segment ends one byte before the inner frame",
+       .contiguous = 14 + 20 + 15,
+       .want = Drop(kBadHeader)},
+      {.what = "first segment holds only the Ethernet header",
+       .contiguous = 14,
+       .want = Drop(kBadHeader)},
+      {.what = "first segment is empty", .contiguous = 0, .want = Drop(kBadHeader)},
+      {.what = "first segment ends inside the 802.1Q tag",
+       .spec = {.tags = {kTpidDot1q}},
+       .contiguous = 17,
+       .want = Drop(kBadHeader)},
+      {.what = "first segment ends inside IPv4 options",
+       .spec = {.ipv4_option_words = 10},
+       .contiguous = 14 + 59,
+       .want = Drop(kBadHeader)},
+      {.what = "first segment ends inside an IPv6 extension header chain",
+       .spec = {.l3 = L3::ipv6, .ipv6_ext = {kHbh, kDst}},
+       .contiguous = 14 + 40 + 8 + 4,
+       .want = Drop(kBadHeader)},
+      {.what = "IPv6 first segment ends where the inner frame starts",
+       .spec = {.tags = {kTpidDot1ad, kTpidDot1q}, .l3 = L3::ipv6, .ipv6_ext = {kHbh, kDst}},
+       .contiguous = 22 + 56 + 16,
+       .want = Vxlan(kVni, 22 + 56 + 16, kInner, 22, 56, kV6)},
+      {.what = "jumbo inner frame mostly in later segments",
+       .spec = {.inner_len = 9000},
+       .contiguous = 128,
+       .want = Vxlan(kVni, 14 + 20 + 16, 9000, 14, 20, kV4)},
+      {.what = "UDP to 4789, first segment ends after the UDP header",
+       .contiguous = 14 + 20 + 8,
+       .want = Drop(kBadHeader)},
+      {.what = "UDP to port 53, first segment ends after the UDP header",
+       .spec = {.udp_dst = 53},
+       .contiguous = 14 + 20 + 8,
+       .want = Drop(kNotVxlan)},
+      {.what = "UDP to port 53, first segment ends inside the UDP header",
+       .spec = {.udp_dst = 53},
+       .contiguous = 14 + 20 + 7,
+       .want = Drop(kBadHeader)},
+      {.what = "IPv4 TCP, first segment ends after the IP header",
+       .spec = {.l4 = kIpProtoTcp},
+       .contiguous = 14 + 20,
+       .want = Drop(kNotVxlan)},
+      {.what = "IPv4 fragment, first segment ends after the IP header",
+       .spec = {.ipv4_frag = 0x2000},
+       .contiguous = 14 + 20,
+       .want = Fragment(14, 20)},
+      {.what = "contiguous larger than the frame length is clamped",
+       .contiguous = 100000,
+       .want = Vxlan(kVni, 14 + 20 + 16, kInner, 14, 20, kV4)},
+      {.what = "contiguous larger than a truncated frame is clamped",
+       .poke = [](Frame& f) { f.bytes.resize(40); },
+       .contiguous = 100000,
+       .want = Drop(kBadHeader)},
+
       // IPv4 fragments
       {.what = "IPv4 first fragment, MF set",
        .spec = {.ipv4_frag = 0x2000},
@@ -560,7 +654,7 @@ TEST_P(OuterParseTable, Verdict) {
   const Case& c = GetParam();
   Frame f = build_frame(c.spec);
   if (c.poke) c.poke(f);
-  const OuterResult r = parse_checked(f.bytes, c.config);
+  const OuterResult r = parse_checked(f.bytes, c.config, c.contiguous);
   EXPECT_EQ(verdict_of(r), c.want) << describe(r);
   EXPECT_TRUE(invariants_hold(r, f.bytes.data(), f.bytes.size(), c.config));
 }
@@ -634,6 +728,26 @@ TEST_P(OuterParseTruncation, EveryPrefix) {
   }
 }
 
+// Multi-segment: with at least the outer headers in the first segment the
+// verdict is the whole frame's; with fewer it is bad_header. Also with a
+// first segment claimed longer than the frame (clamped).
+TEST_P(OuterParseTruncation, EveryFirstSegmentLength) {
+  const Frame f = build_frame(GetParam().spec);
+  const ParseConfig config;
+  const OuterResult full = parse_checked(f.bytes, config);
+  const size_t needed = headers_needed(full);
+  ASSERT_GE(needed, 34u) << describe(full);
+  for (size_t contiguous = 0; contiguous <= f.bytes.size() + 2; ++contiguous) {
+    const OuterResult r = parse_checked(f.bytes, config, contiguous);
+    if (contiguous >= needed) {
+      ASSERT_TRUE(same_result(r, full)) << "contiguous " << contiguous << ": " << describe(r);
+    } else {
+      ASSERT_EQ(verdict_of(r), Drop(kBadHeader)) << "contiguous " << contiguous << ": "
+                                                 << describe(r);
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Frames, OuterParseTruncation, ::testing::ValuesIn(sweeps()),
                          [](const ::testing::TestParamInfo<Sweep>& info) {
                            std::string name;
@@ -697,6 +811,19 @@ TEST(OuterParseFuzz, RandomMutationsKeepInvariants) {
     const OuterResult r = parse_checked(b, config);
     ASSERT_TRUE(invariants_hold(r, b.data(), b.size(), config))
         << "iteration " << i << " frame " << hex(b.data(), b.size());
+    // The same frame with a random first segment: an accepted frame keeps its
+    // verdict when its headers fit and is bad_header when not; a dropped one
+    // keeps its reason or becomes bad_header.
+    const size_t contiguous = below(b.size() + 9);
+    const OuterResult split = parse_checked(b, config, contiguous);
+    const bool same = same_result(split, r);
+    const bool bad_header = verdict_of(split) == Drop(kBadHeader);
+    const bool ok = r.kind == OuterKind::drop          ? same || bad_header
+                    : contiguous >= headers_needed(r) ? same
+                                                      : bad_header;
+    ASSERT_TRUE(ok) << "iteration " << i << " contiguous " << contiguous << ": "
+                    << describe(split) << " vs whole " << describe(r) << " frame "
+                    << hex(b.data(), b.size());
     ++seen[kind_name(r.kind) + (r.kind == OuterKind::drop ? "/" + reason_name(r.reason) : "")];
   }
 
