@@ -191,6 +191,9 @@ int run_collector(const Options& o) {
       };
       routes.get["/healthz"] = [&] { return health.response(); };
       http = std::make_unique<HttpServer>(o.http_listen, std::move(routes));
+      // civetweb sets SIGCHLD to SIG_IGN (for CGI, unused here); post-rotate
+      // commands need their exit status, so take the default back.
+      signal(SIGCHLD, SIG_DFL);
       spdlog::info("metrics and health on {} (port {})", o.http_listen, http->port());
     }
 

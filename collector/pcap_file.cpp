@@ -385,7 +385,7 @@ int LaneFile::append(const uint8_t* records, size_t len) {
   if (len == 0) return 0;
   if (fd_ >= 0) {
     struct stat st;
-    if (false) {
+    if (::fstat(fd_, &st) == 0 && st.st_nlink == 0) {
       // Deleted under us (file or lane directory removed): writing on would
       // fill the disk invisibly, so start a new file.
       spdlog::warn("lane {}: {} was deleted while open; starting a new file", options_.lane_name,

@@ -49,7 +49,7 @@ class EalEnvironment : public ::testing::Environment {
     args_ = {"bpf_filter_test",
              "--no-huge", "--no-pci", "-l", "0", "-m", "128",
              "--file-prefix", prefix,
-             "--no-shconf",  // no secondary processes: leave no files behind
+             "--no-shconf", "--no-telemetry",  // leave no files behind
              "--log-level", "error"};
     // clang-format on
     for (auto& a : args_) argv_.push_back(a.data());
