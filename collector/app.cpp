@@ -288,7 +288,13 @@ int run_collector(const Options& o) {
     }
     if (replay_incomplete) exit_code = 1;
   }
+  const fs::path runtime_dir = rte_eal_get_runtime_dir();
   rte_eal_cleanup();
+  // A replay's EAL is private to this process; leave no empty runtime dir behind.
+  if (!o.read_pcap.empty()) {
+    std::error_code ignored;
+    fs::remove(runtime_dir, ignored);
+  }
   return exit_code;
 }
 

@@ -15,7 +15,7 @@ namespace vxc {
 class BpfFilter {
  public:
   // Throws std::runtime_error carrying libpcap's or DPDK's message on a bad
-  // expression. Needs no EAL.
+  // expression. Needs the EAL (rte_bpf_convert allocates with rte_malloc).
   explicit BpfFilter(const std::string& expression);
   ~BpfFilter();
   BpfFilter(const BpfFilter&) = delete;

@@ -36,7 +36,7 @@ TSHARK_PREFS = ["-o", "ip.defragment:TRUE", "-o", "ipv6.defragment:TRUE"]
 
 FIELDS = [
     "frame.number", "frame.time_epoch", "frame.len", "frame.cap_len", "frame.protocols",
-    "ip.src", "ip.proto", "ip.flags.mf", "ip.frag_offset", "ip.fragment",
+    "ip.src", "ip.len", "ip.proto", "ip.flags.mf", "ip.frag_offset", "ip.fragment",
     "ipv6.src", "ipv6.plen",
     "udp.dstport", "udp.length", "udp.payload",
     "vxlan.flag_i", "vxlan.vni",
@@ -63,9 +63,15 @@ def time_to_ns(s):
     return int(sec) * 1000000000 + int((frac + "000000000")[:9])
 
 
-def frames(path):
-    """All frames of `path` with the FIELDS, each value a list of occurrences."""
+def frames(path, vxlan_ports=(4789,)):
+    """All frames of `path` with the FIELDS, each value a list of occurrences.
+
+    Ports other than 4789 are decoded as VXLAN with -d (tshark knows only 4789).
+    """
     args = ["-r", path, "-T", "fields", "-E", "occurrence=a", "-E", "separator=/t"]
+    for p in vxlan_ports:
+        if p != 4789:
+            args += ["-d", "udp.port==%d,vxlan" % p]
     for f in FIELDS:
         args += ["-e", f]
     out = []
@@ -113,7 +119,7 @@ class Expectation:
 
 def classify(path, vxlan_ports=(4789,)):
     """Expected treatment of every frame of `path`, from tshark's dissection."""
-    fl = frames(path)
+    fl = frames(path, vxlan_ports)
     exp = Expectation()
     by_number = {fr.number: fr for fr in fl}
     merged = set()
@@ -128,11 +134,17 @@ def classify(path, vxlan_ports=(4789,)):
             exp.set(fr.number, "other", "not IP behind at most 2 VLAN tags: " + fr.protocols.split(":")[2])
             continue
         v4 = m3.group("l3") == "ip"
-        # The collector checks IP lengths against the captured bytes before it
-        # looks at the protocol (outer_parse.h), so any IP frame cut by the
-        # capture's snaplen is bad_header, VXLAN or not.
-        if fr.cap_len < fr.len:
-            exp.set(fr.number, "bad_header", "IP datagram cut by the capture snaplen (%d of %d)" % (fr.cap_len, fr.len))
+        # The collector checks the IP length against the captured bytes before
+        # it looks at the protocol (outer_parse.h), so an IP datagram cut by the
+        # capture's snaplen is bad_header, VXLAN or not. (Only the IP datagram
+        # counts: a pcapng frame can have orig_len > cap_len with a whole
+        # datagram inside, e.g. zeek-geneve-truncated.pcapng.)
+        l2 = 14 + 4 * m3.group(0).count(":ethertype") - 4
+        ip_end = l2 + (int(f["ip.len"][0]) if v4 and f["ip.len"] else
+                       40 + int(f["ipv6.plen"][0]) if not v4 and f["ipv6.plen"] else 0)
+        if ip_end > fr.cap_len:
+            exp.set(fr.number, "bad_header", "IP datagram (%d bytes with L2) cut by the capture snaplen at %d" %
+                    (ip_end, fr.cap_len))
             continue
         if not v4 and f["ipv6.plen"] and f["ipv6.plen"][0] == "0":
             exp.set(fr.number, "bad_header", "outer IPv6 payload length 0 (BIG TCP)")

@@ -99,6 +99,7 @@ def main():
     by_vni = exp.by_vni()
     frames = len(exp.disposition)
     work = vxc.tmpdir("prom")
+    print("work dir " + work)
     out = os.path.join(work, "out")
     os.makedirs(out)
     port, pport = vxc.free_port(), vxc.free_port()
@@ -129,7 +130,7 @@ def main():
 
         body = wait_for("the collector to count every frame on /metrics", scraped_total, 120)
         if not F.check(body not in (None, "exited"), "collector serves /metrics with received = %d frames" % frames,
-                       "rc=%s stderr: %s" % (collector.poll(), tail(cerr))):
+                       "" if body not in (None, "exited") else "rc=%s stderr: %s" % (collector.poll(), tail(cerr))):
             return F.finish()
         print("replay counted after %.1fs" % (time.monotonic() - started))
         samples = parse_exposition(body)
@@ -167,6 +168,15 @@ def main():
                        "prometheus log: %s" % tail(perr)):
             return F.finish()
         print("Prometheus had the data after %.1fs" % (time.monotonic() - t0))
+
+        # The accounting invariant as PromQL over the scraped series.
+        inv = ('vxcollector_received_packets_total - sum by (job, instance) (vxcollector_lane_packets_total)'
+               ' - sum by (job, instance) (vxcollector_filtered_packets_total) - vxcollector_exception_packets_total'
+               ' - vxcollector_fragments_merged_total - sum by (job, instance) (vxcollector_drops_total)'
+               ' - vxcollector_buffered_packets')
+        r = prom_query(pbase, inv)
+        F.check(bool(r) and float(r[0]["value"][1]) == 0, "PromQL invariant received - (written + filtered + "
+                "exception + merged + drops + buffered) == 0", "%s -> %s" % (inv, r))
 
         lanes_prom = prom_query(pbase, 'vxcollector_lane_packets_total{job="vxc"}')
         drops_prom = prom_by(prom_query(pbase, 'vxcollector_drops_total{job="vxc"}'), "reason")

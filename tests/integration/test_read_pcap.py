@@ -175,7 +175,53 @@ def main():
                    filtered=len(by_vni[4242]) - len(bpf_keep))
     vxc.cleanup(out, len(F.failed) == nfail)
 
-    # 6. Rotation: a feed with ~4 MB more in VNI 5569041, full frames, 1 MB files.
+    # 6. --max-lanes 3: the first three VNIs seen get lanes, the rest lane_limit.
+    nfail = len(F.failed)
+    order = []
+    for g in exp.datagrams:
+        if g.vni not in order:
+            order.append(g.vni)
+    out = vxc.tmpdir("maxlanes")
+    run = vxc.run_collector(binary, feed, out, "--max-lanes", "3")
+    if vxc.check_run(F, run, "max-lanes"):
+        s = run.summary
+        over = sum(len(by_vni[v]) for v in order[3:])
+        F.equal(sorted(s.get("lanes", {})), sorted("vni-%d" % v for v in order[:3]),
+                "max-lanes: lanes of the first 3 VNIs in input order %s" % order[:3])
+        F.equal(s["drops"].get("lane_limit"), over, "max-lanes: drops.lane_limit = datagrams of VNIs %s" % order[3:])
+        F.equal(s.get("written"), exp.counts["vxlan"] - over, "max-lanes: written")
+        for vni in order[:3]:
+            vxc.check_lane(F, run, "vni-%d" % vni, by_vni[vni], 128, "max-lanes", vni=vni)
+    vxc.cleanup(out, len(F.failed) == nfail)
+
+    # 7. --vxlan-port 8472 as well: the 3 legacy-port frames join VNI 42
+    #    (tshark decodes 8472 as VXLAN with -d udp.port==8472,vxlan).
+    nfail = len(F.failed)
+    exp2 = oracle.classify(feed, vxlan_ports=(4789, 8472))
+    by_vni2 = exp2.by_vni()
+    out = vxc.tmpdir("port")
+    run = vxc.run_collector(binary, feed, out, "--vxlan-port", "4789", "--vxlan-port", "8472")
+    if vxc.check_run(F, run, "vxlan-port"):
+        s = run.summary
+        F.equal(s.get("written"), exp2.counts["vxlan"], "vxlan-port: written = datagrams on 4789 and 8472 (%d more)" %
+                (exp2.counts["vxlan"] - exp.counts["vxlan"]))
+        F.equal(s["drops"].get("not_vxlan", 0) + s.get("exception", 0), exp2.counts["other"],
+                "vxlan-port: not_vxlan + exception")
+        vxc.check_lane(F, run, "vni-42", by_vni2[42], 128, "vxlan-port", vni=42)
+    vxc.cleanup(out, len(F.failed) == nfail)
+
+    # 8. --format pcap-ns and pcapng: same records, other containers.
+    for fmt in ("pcap-ns", "pcapng"):
+        nfail = len(F.failed)
+        out = vxc.tmpdir(fmt)
+        run = vxc.run_collector(binary, feed, out, "--format", fmt)
+        if vxc.check_run(F, run, fmt):
+            check_common_counts(F, run.summary, exp, frames, fmt)
+            for vni, dgs in sorted(by_vni.items()):
+                vxc.check_lane(F, run, "vni-%d" % vni, dgs, 128, fmt, vni=vni, fmt=fmt)
+        vxc.cleanup(out, len(F.failed) == nfail)
+
+    # 9. Rotation: a feed with ~4 MB more in VNI 5569041, full frames, 1 MB files.
     nfail = len(F.failed)
     bulk, _ = vxc.feed_path(bulk_bytes=4000000)
     bexp = oracle.classify(bulk)

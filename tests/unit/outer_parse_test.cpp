@@ -361,7 +361,7 @@ std::vector<Case> table() {
        .want = Drop(kNotVxlan)},
       {.what = "IPv6 hop-by-hop running into the Ethernet padding",
        .spec = {.l3 = L3::ipv6, .ipv6_ext = {kHbh}, .l4 = kIpProtoTcp, .padding = 200},
-       .poke = [](Frame& f) { f.bytes[f.l2_len + 40 + 1] = 12; },  // 104 bytes, payload is 92
+       .poke = [](Frame& f) { f.bytes[f.l2_len + 40 + 1] = 12; },  // 104 bytes, payload is 100
        .want = Drop(kBadHeader)},
       {.what = "IPv6 extension header longer than the payload",
        .spec = {.l3 = L3::ipv6, .ipv6_ext = {kHbh}},
@@ -489,7 +489,11 @@ std::vector<Case> table() {
        .spec = {.l3 = L3::ipv6},
        .poke = [](Frame& f) { put_be16(f.bytes, f.l2_len + 4, 0); },
        .want = Drop(kBadHeader)},
-      {.what = "IPv6 TCP with payload length 0, a BIG TCP jumbogram",
+      {.what = "IPv6 TCP with payload length 0, BIG TCP",
+       .spec = {.l3 = L3::ipv6, .l4 = kIpProtoTcp},
+       .poke = [](Frame& f) { put_be16(f.bytes, f.l2_len + 4, 0); },
+       .want = Drop(kBadHeader)},
+      {.what = "IPv6 TCP with payload length 0 and hop-by-hop, a jumbogram",
        .spec = {.l3 = L3::ipv6, .ipv6_ext = {kHbh}, .l4 = kIpProtoTcp},
        .poke = [](Frame& f) { put_be16(f.bytes, f.l2_len + 4, 0); },
        .want = Drop(kBadHeader)},

@@ -514,9 +514,12 @@ TEST_F(PcapFileTest, RingDeletesOldestIncludingFilesOfAPreviousRun) {
   EXPECT_EQ(read_file(out_ / "other" / "other-20190101T000000Z-000001.pcap"), "keep");
   EXPECT_EQ(read_file(out_ / "lane" / "notes.txt"), "keep");
 
-  // The ring forgot what it deleted: the disk cap finds exactly the 4 kept
-  // files plus the other lane's one (and counts no already-deleted file).
+  // The ring forgot what it deleted: even when those names reappear, the disk
+  // cap deletes exactly the 4 kept files plus the other lane's one.
+  const std::vector<std::string> deleted = {previous[0], previous[1], previous[2], written[0]};
+  for (const auto& n : deleted) write_file(out_ / "lane" / n, "restored");
   EXPECT_EQ(completed.enforce_disk_cap(), 5u);
+  for (const auto& n : deleted) EXPECT_TRUE(fs::exists(out_ / "lane" / n)) << n;
 }
 
 TEST_F(PcapFileTest, SeqNeverReusedAcrossInstancesOrAfterACrash) {
@@ -643,6 +646,39 @@ TEST_F(PcapFileTest, DiskCapDeletesEveryCompletedFileWhenFreeSpaceCannotBeReache
   EXPECT_TRUE(left[0].ends_with(".part")) << "the open file is not a completed file";
 }
 
+TEST_F(PcapFileTest, ForgottenFilesAreNotDeletedForSpace) {
+  fs::create_directories(out_ / "x");
+  CompletedFiles completed(out_, UINT64_MAX / 2);
+  for (const char* n : {"a", "b", "c"}) {
+    write_file(out_ / "x" / n, n);
+    completed.add(out_ / "x" / n, "");
+  }
+  completed.forget(out_ / "x" / "b");
+  completed.forget(out_ / "x" / "not-recorded");
+  EXPECT_EQ(completed.enforce_disk_cap(), 2u);
+  EXPECT_EQ(list(out_ / "x"), std::vector<std::string>{"b"});
+}
+
+TEST_F(PcapFileTest, DiskCapOnTmpfsTakesEarlierRunsOldestFirstAcrossLanes) {
+  const fs::path mnt = dir_ / "mnt";
+  if (const std::string why = mount_tmpfs(mnt, "1m"); !why.empty()) GTEST_SKIP() << why;
+  // Four earlier-run files of 200 KiB, start times interleaved across lanes.
+  const std::vector<fs::path> by_age = {
+      mnt / "b" / "b-20200101T000100Z-000001.pcap", mnt / "a" / "a-20200101T000200Z-000001.pcap",
+      mnt / "b" / "b-20200101T000300Z-000002.pcap", mnt / "a" / "a-20200101T000400Z-000002.pcap"};
+  for (auto it = by_age.rbegin(); it != by_age.rend(); ++it) {
+    fs::create_directories(it->parent_path());
+    write_file(*it, std::string(200 * 1024, 'x'));
+  }
+  ASSERT_LT(free_bytes(mnt), 300u * 1024);
+  CompletedFiles completed(mnt, 500 * 1024);  // needs two files gone
+  EXPECT_EQ(completed.enforce_disk_cap(), 2u);
+  EXPECT_FALSE(fs::exists(by_age[0]));
+  EXPECT_FALSE(fs::exists(by_age[1]));
+  EXPECT_TRUE(fs::exists(by_age[2]));
+  EXPECT_TRUE(fs::exists(by_age[3]));
+}
+
 TEST_F(PcapFileTest, DiskCapDisabledWithZero) {
   CompletedFiles completed(out_, 0);
   LaneFile lane(out_, opts("lane"), completed);
@@ -752,13 +788,22 @@ TEST_F(PcapFileTest, FileWithNoRecordsIsNotKept) {
   CompletedFiles completed(mnt / "out", 0);
   LaneFile lane(mnt / "out", opts("lane"), completed);
   // Fill the file system completely.
+  const fs::path filler = mnt / "filler";
   {
-    std::ofstream f(mnt / "filler", std::ios::binary);
+    std::ofstream f(filler, std::ios::binary);
     const std::string chunk(4096, 'f');
     for (int i = 0; i < 1024 && f; ++i) f << chunk;
   }
   const Block b = make_block_bytes(PcapFormat::pcap_usec, 128, 64 * 1024);
+  // Not even the header fits: no file.
   EXPECT_EQ(lane.append(b.bytes.data(), b.bytes.size()), ENOSPC);
+  EXPECT_TRUE(list(mnt / "out" / "lane").empty());
+  // One free page: the header fits, the records do not.
+  fs::resize_file(filler, fs::file_size(filler) / 4096 * 4096 - 4096);
+  EXPECT_EQ(lane.append(b.bytes.data(), b.bytes.size()), ENOSPC);
+  const auto part = with_suffix(list(mnt / "out" / "lane"), ".part");
+  ASSERT_EQ(part.size(), 1u);
+  EXPECT_EQ(fs::file_size(mnt / "out" / "lane" / part[0]), 24u);  // just the header
   lane.complete();
   EXPECT_TRUE(list(mnt / "out" / "lane").empty());
   EXPECT_EQ(lane.files_completed(), 0u);
