@@ -425,7 +425,6 @@ void LaneFile::complete() {
   if (!has_records_) {
     // Only a header (every append failed): not worth a file.
     ::close(fd);
-    ::unlink(part_path_.c_str());
     return;
   }
   if (::close(fd) != 0) {

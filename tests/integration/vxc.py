@@ -307,7 +307,6 @@ def check_lane(F, run, lane, datagrams, snaplen, label, vni=None, filtered=0, fm
             problems.append("record %d (input frame %d): timestamp %d ns not among the input's %s" %
                             (i, g.frame, ts, g.times))
         elif len(g.fragment_frames) > 1:
-            first = min(g.fragment_frames)
             ts_kind["first-arrived fragment" if ts == g.times[0] else
                     "completing fragment" if ts == max(g.times) else "a middle fragment"] += 1
     F.check(len(records) == len(datagrams) and not problems,

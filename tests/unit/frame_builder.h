@@ -50,7 +50,7 @@ inline constexpr uint8_t kIpv6DestOpts = 60;
 enum class L3 : uint8_t { ipv4, ipv6, arp };
 
 struct FrameSpec {
-  std::vector<uint16_t> tags;     // VLAN TPIDs, outermost first; VIDs 100, 101, ...
+  std::vector<uint16_t> tags;  // VLAN TPIDs, outermost first; VIDs 100, 101, ...
   L3 l3 = L3::ipv4;
   uint8_t ipv4_option_words = 0;  // IHL = 5 + this (0..10), options are NOPs
   uint16_t ipv4_frag = 0;         // IPv4 flags + fragment offset field (0x2000 = MF)
@@ -84,6 +84,10 @@ inline void put_be16(std::vector<uint8_t>& b, size_t off, uint16_t v) {
 
 inline uint16_t get_be16(const std::vector<uint8_t>& b, size_t off) {
   return static_cast<uint16_t>(b.at(off) << 8 | b.at(off + 1));
+}
+
+inline void add_be16(std::vector<uint8_t>& b, size_t off, int delta) {
+  put_be16(b, off, static_cast<uint16_t>(get_be16(b, off) + delta));
 }
 
 namespace detail {
@@ -180,10 +184,9 @@ inline Frame build_frame(const FrameSpec& spec) {
 
   // L4 payload first, so that the headers in front of it know their lengths.
   std::vector<uint8_t> payload;
-  append(payload, {spec.vxlan_flags, spec.vxlan_reserved, spec.vxlan_reserved,
-                   spec.vxlan_reserved, static_cast<uint8_t>(spec.vni >> 16),
-                   static_cast<uint8_t>(spec.vni >> 8), static_cast<uint8_t>(spec.vni),
-                   spec.vxlan_reserved});
+  append(payload, {spec.vxlan_flags, spec.vxlan_reserved, spec.vxlan_reserved, spec.vxlan_reserved,
+                   static_cast<uint8_t>(spec.vni >> 16), static_cast<uint8_t>(spec.vni >> 8),
+                   static_cast<uint8_t>(spec.vni), spec.vxlan_reserved});
   const std::vector<uint8_t> inner = inner_frame(spec.inner_len);
   payload.insert(payload.end(), inner.begin(), inner.end());
 

@@ -1,9 +1,11 @@
 // Outer parser tests.
 //
 // 1. A table: description, a frame built with frame_builder.h (plus an optional
-//    poke that breaks one field), the ParseConfig, and the expected verdict.
-// 2. Every truncation of a few valid frames, and 100k random mutations of
-//    valid frames: the verdict invariants hold and nothing is read past `len`.
+//    poke that breaks one field), the first-segment length for the multi-segment
+//    form, the ParseConfig, and the expected verdict.
+// 2. Every truncation and every first-segment length of a few valid frames, and
+//    100k random mutations of valid frames: the verdict invariants hold and
+//    nothing is read past the readable bytes.
 // 3. tshark decodes the builder's valid frames the way the table expects, so
 //    the builder and the parser cannot share one misreading of the formats.
 //
@@ -15,6 +17,7 @@
 #include "outer_parse.h"
 
 #include <gtest/gtest.h>
+#include <pcap/pcap.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -29,8 +32,6 @@
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <pcap/pcap.h>
 
 #include "frame_builder.h"
 
@@ -70,8 +71,7 @@ class GuardPage {
 bool same_result(const OuterResult& a, const OuterResult& b) {
   return a.kind == b.kind && a.reason == b.reason && a.ip_version == b.ip_version &&
          a.l2_len == b.l2_len && a.l3_len == b.l3_len && a.vni == b.vni &&
-         a.inner_offset == b.inner_offset && a.inner_len == b.inner_len &&
-         a.src_addr == b.src_addr;
+         a.inner_offset == b.inner_offset && a.inner_len == b.inner_len && a.src_addr == b.src_addr;
 }
 
 std::string kind_name(OuterKind k) {
@@ -160,7 +160,9 @@ uint16_t be16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1])
 
 ::testing::AssertionResult invariants_hold(const OuterResult& r, const uint8_t* p, size_t len,
                                            const ParseConfig& config) {
-  auto fail = [&] { return ::testing::AssertionFailure() << describe(r) << " len=" << len << ": "; };
+  auto fail = [&] {
+    return ::testing::AssertionFailure() << describe(r) << " len=" << len << ": ";
+  };
   if (r.kind == OuterKind::drop) {
     if (r.reason != DropReason::not_vxlan && r.reason != DropReason::bad_header &&
         r.reason != DropReason::fragment)
@@ -207,7 +209,8 @@ uint16_t be16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1])
   const uint8_t* udp = p + r.inner_offset - 16;
   const uint8_t* vxlan = udp + 8;
   bool port_ok = false;
-  for (size_t i = 0; i < config.vxlan_port_count; ++i) port_ok |= be16(udp + 2) == config.vxlan_ports[i];
+  for (size_t i = 0; i < config.vxlan_port_count; ++i)
+    port_ok |= be16(udp + 2) == config.vxlan_ports[i];
   if (!port_ok) return fail() << "UDP port " << be16(udp + 2) << " not configured";
   if (be16(udp + 4) != r.inner_len + 16) return fail() << "inner_len vs UDP length";
   if ((vxlan[0] & 0x08) == 0) return fail() << "I flag clear";
@@ -242,12 +245,21 @@ struct Verdict {
 
 Verdict Vxlan(uint32_t vni, uint32_t inner_offset, uint32_t inner_len, uint16_t l2_len,
               uint16_t l3_len, Outer outer) {
-  return {OuterKind::vxlan, DropReason::bad_header, outer.version, l2_len, l3_len,
-          vni,              inner_offset,           inner_len,     outer.addr};
+  return {.kind = OuterKind::vxlan,
+          .ip_version = outer.version,
+          .l2_len = l2_len,
+          .l3_len = l3_len,
+          .vni = vni,
+          .inner_offset = inner_offset,
+          .inner_len = inner_len,
+          .src = outer.addr};
 }
 
 Verdict Fragment(uint16_t l2_len, uint16_t l3_len) {
-  return {.kind = OuterKind::ipv4_fragment, .ip_version = 4, .l2_len = l2_len, .l3_len = l3_len,
+  return {.kind = OuterKind::ipv4_fragment,
+          .ip_version = 4,
+          .l2_len = l2_len,
+          .l3_len = l3_len,
           .src = kV4.addr};
 }
 
@@ -255,7 +267,10 @@ Verdict Drop(DropReason reason) { return {.kind = OuterKind::drop, .reason = rea
 
 Verdict verdict_of(const OuterResult& r) {
   if (r.kind == OuterKind::drop) return Drop(r.reason);
-  Verdict v{.kind = r.kind, .ip_version = r.ip_version, .l2_len = r.l2_len, .l3_len = r.l3_len,
+  Verdict v{.kind = r.kind,
+            .ip_version = r.ip_version,
+            .l2_len = r.l2_len,
+            .l3_len = r.l3_len,
             .src = r.src_addr};
   if (r.kind == OuterKind::vxlan) {
     v.vni = r.vni;
@@ -457,7 +472,7 @@ std::vector<Case> table() {
        .spec = {.tags = {kTpidDot1ad, kTpidDot1q}, .inner_len = 14, .padding = 20},
        .want = Vxlan(kVni, 22 + 20 + 16, 14, 22, 20, kV4)},
       {.what = "IPv4 total length one past the frame",
-       .poke = [](Frame& f) { put_be16(f.bytes, f.l2_len + 2, get_be16(f.bytes, f.l2_len + 2) + 1); },
+       .poke = [](Frame& f) { add_be16(f.bytes, f.l2_len + 2, 1); },
        .want = Drop(kBadHeader)},
       {.what = "IPv4 total length 0",
        .poke = [](Frame& f) { put_be16(f.bytes, f.l2_len + 2, 0); },
@@ -503,18 +518,18 @@ std::vector<Case> table() {
        .want = Drop(kBadHeader)},
       {.what = "IPv6 payload length one past the frame",
        .spec = {.l3 = L3::ipv6},
-       .poke = [](Frame& f) { put_be16(f.bytes, f.l2_len + 4, get_be16(f.bytes, f.l2_len + 4) + 1); },
+       .poke = [](Frame& f) { add_be16(f.bytes, f.l2_len + 4, 1); },
        .want = Drop(kBadHeader)},
       {.what = "IPv6 payload length shorter than the UDP length",
        .spec = {.l3 = L3::ipv6},
-       .poke = [](Frame& f) { put_be16(f.bytes, f.l2_len + 4, get_be16(f.bytes, f.l2_len + 4) - 1); },
+       .poke = [](Frame& f) { add_be16(f.bytes, f.l2_len + 4, -1); },
        .want = Drop(kBadHeader)},
       {.what = "IPv4 UDP length one larger than the IP payload",
-       .poke = [](Frame& f) { put_be16(f.bytes, f.l4_offset + 4, get_be16(f.bytes, f.l4_offset + 4) + 1); },
+       .poke = [](Frame& f) { add_be16(f.bytes, f.l4_offset + 4, 1); },
        .want = Drop(kBadHeader)},
       {.what = "IPv6 UDP length one larger than the IP payload",
        .spec = {.l3 = L3::ipv6},
-       .poke = [](Frame& f) { put_be16(f.bytes, f.l4_offset + 4, get_be16(f.bytes, f.l4_offset + 4) + 1); },
+       .poke = [](Frame& f) { add_be16(f.bytes, f.l4_offset + 4, 1); },
        .want = Drop(kBadHeader)},
       {.what = "UDP length 0",
        .poke = [](Frame& f) { put_be16(f.bytes, f.l4_offset + 4, 0); },
@@ -541,9 +556,7 @@ std::vector<Case> table() {
       {.what = "inner jumbo frame of 9000 bytes",
        .spec = {.inner_len = 9000},
        .want = Vxlan(kVni, 14 + 20 + 16, 9000, 14, 20, kV4)},
-      {.what = "empty frame",
-       .poke = [](Frame& f) { f.bytes.clear(); },
-       .want = Drop(kBadHeader)},
+      {.what = "empty frame", .poke = [](Frame& f) { f.bytes.clear(); }, .want = Drop(kBadHeader)},
       {.what = "13-byte frame",
        .poke = [](Frame& f) { f.bytes.resize(13); },
        .want = Drop(kBadHeader)},
@@ -640,7 +653,7 @@ std::vector<Case> table() {
        .want = Drop(kNotVxlan)},
       {.what = "IPv4 fragment with total length past the frame",
        .spec = {.ipv4_frag = 0x2000},
-       .poke = [](Frame& f) { put_be16(f.bytes, f.l2_len + 2, get_be16(f.bytes, f.l2_len + 2) + 1); },
+       .poke = [](Frame& f) { add_be16(f.bytes, f.l2_len + 2, 1); },
        .want = Drop(kBadHeader)},
   };
   for (uint8_t ihl = 6; ihl <= 15; ++ihl) {
@@ -663,13 +676,15 @@ TEST_P(OuterParseTable, Verdict) {
   EXPECT_TRUE(invariants_hold(r, f.bytes.data(), f.bytes.size(), c.config));
 }
 
-std::string test_name(const ::testing::TestParamInfo<Case>& info) {
+// GoogleTest names from descriptions: anything but letters and digits becomes '_'.
+template <typename Param>
+std::string test_name(const ::testing::TestParamInfo<Param>& info) {
   std::string name;
   for (char ch : info.param.what) name += std::isalnum(static_cast<unsigned char>(ch)) ? ch : '_';
   return name;
 }
 
-INSTANTIATE_TEST_SUITE_P(Frames, OuterParseTable, ::testing::ValuesIn(table()), test_name);
+INSTANTIATE_TEST_SUITE_P(Frames, OuterParseTable, ::testing::ValuesIn(table()), test_name<Case>);
 
 TEST(OuterParseTableTest, BuilderOffsetsMatchTheTable) {
   // The builder's own offsets agree with the hand-written sums above.
@@ -686,7 +701,7 @@ TEST(OuterParseTableTest, BuilderOffsetsMatchTheTable) {
 }
 
 // ---------------------------------------------------------------------------
-// Every truncation of valid frames
+// Every truncation and every first-segment length of valid frames
 
 struct Sweep {
   std::string what;
@@ -746,19 +761,14 @@ TEST_P(OuterParseTruncation, EveryFirstSegmentLength) {
     if (contiguous >= needed) {
       ASSERT_TRUE(same_result(r, full)) << "contiguous " << contiguous << ": " << describe(r);
     } else {
-      ASSERT_EQ(verdict_of(r), Drop(kBadHeader)) << "contiguous " << contiguous << ": "
-                                                 << describe(r);
+      ASSERT_EQ(verdict_of(r), Drop(kBadHeader))
+          << "contiguous " << contiguous << ": " << describe(r);
     }
   }
 }
 
 INSTANTIATE_TEST_SUITE_P(Frames, OuterParseTruncation, ::testing::ValuesIn(sweeps()),
-                         [](const ::testing::TestParamInfo<Sweep>& info) {
-                           std::string name;
-                           for (char ch : info.param.what)
-                             name += std::isalnum(static_cast<unsigned char>(ch)) ? ch : '_';
-                           return name;
-                         });
+                         test_name<Sweep>);
 
 // ---------------------------------------------------------------------------
 // Random mutations of valid frames
@@ -798,10 +808,7 @@ TEST(OuterParseFuzz, RandomMutationsKeepInvariants) {
         case 3: {  // nudge a length field: IP total/payload length or UDP length
           const bool ipv6 = base.bytes[base.l2_len] >> 4 == 6;
           const size_t at = below(2) ? base.l2_len + (ipv6 ? 4 : 2) : base.l4_offset + 4;
-          if (at + 1 < b.size()) {
-            const int delta = static_cast<int>(below(129)) - 64;
-            put_be16(b, at, static_cast<uint16_t>(get_be16(b, at) + delta));
-          }
+          if (at + 1 < b.size()) add_be16(b, at, static_cast<int>(below(129)) - 64);
           break;
         }
         case 4:  // truncate
@@ -822,12 +829,11 @@ TEST(OuterParseFuzz, RandomMutationsKeepInvariants) {
     const OuterResult split = parse_checked(b, config, contiguous);
     const bool same = same_result(split, r);
     const bool bad_header = verdict_of(split) == Drop(kBadHeader);
-    const bool ok = r.kind == OuterKind::drop          ? same || bad_header
+    const bool ok = r.kind == OuterKind::drop         ? same || bad_header
                     : contiguous >= headers_needed(r) ? same
                                                       : bad_header;
-    ASSERT_TRUE(ok) << "iteration " << i << " contiguous " << contiguous << ": "
-                    << describe(split) << " vs whole " << describe(r) << " frame "
-                    << hex(b.data(), b.size());
+    ASSERT_TRUE(ok) << "iteration " << i << " contiguous " << contiguous << ": " << describe(split)
+                    << " vs whole " << describe(r) << " frame " << hex(b.data(), b.size());
     ++seen[kind_name(r.kind) + (r.kind == OuterKind::drop ? "/" + reason_name(r.reason) : "")];
   }
 
