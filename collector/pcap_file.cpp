@@ -170,6 +170,32 @@ int make_dirs(const fs::path& dir, mode_t mode) {
   return 0;
 }
 
+// Starts `/bin/sh -c 'COMMAND "$1"' sh FILE` without waiting. The child gets
+// /dev/null as stdin and default signal state (the writer thread may have
+// signals blocked or ignored). Returns 0 or the error.
+int spawn_post_rotate(const std::string& command, std::string file, pid_t* pid) {
+  std::string script = command + " \"$1\"";
+  char sh[] = "sh";
+  char dash_c[] = "-c";
+  char* argv[] = {sh, dash_c, script.data(), sh, file.data(), nullptr};
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t none;
+  sigset_t all;
+  sigemptyset(&none);
+  sigfillset(&all);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setsigdefault(&attr, &all);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  const int rc = ::posix_spawn(pid, "/bin/sh", &actions, &attr, argv, environ);
+  posix_spawnattr_destroy(&attr);
+  posix_spawn_file_actions_destroy(&actions);
+  return rc;
+}
+
 void validate_lane_name(const std::string& lane) {
   if (lane.empty() || lane == "." || lane == ".." || lane.find('/') != std::string::npos ||
       lane.find('\0') != std::string::npos) {
@@ -188,7 +214,7 @@ CompletedFiles::CompletedFiles(std::filesystem::path output_dir, uint64_t min_fr
   // (by the start time in their name) first.
   std::vector<std::tuple<std::string, uint64_t, fs::path>> found;
   std::error_code ec;
-  if (!fs::is_directory(output_dir_, ec)) return;
+  if (min_free_bytes_ == 0 || !fs::is_directory(output_dir_, ec)) return;
   for (const auto& lane_entry : fs::directory_iterator(output_dir_)) {
     if (!lane_entry.is_directory() || lane_entry.is_symlink()) continue;
     const std::string lane = lane_entry.path().filename().string();
@@ -221,32 +247,11 @@ void CompletedFiles::add(const std::filesystem::path& file,
     }
   }
   if (!post_rotate_command.empty()) {
-    std::string script = post_rotate_command + " \"$1\"";
-    std::string file_arg = file.string();
-    char* argv[] = {const_cast<char*>("sh"), const_cast<char*>("-c"), script.data(),
-                    const_cast<char*>("sh"), file_arg.data(), nullptr};
-    // The child gets /dev/null as stdin and default signal state (the writer
-    // thread may have signals blocked or ignored).
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawnattr_t attr;
-    posix_spawnattr_init(&attr);
-    sigset_t none;
-    sigset_t all;
-    sigemptyset(&none);
-    sigfillset(&all);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setsigdefault(&attr, &all);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
     pid_t pid = -1;
-    const int rc = ::posix_spawn(&pid, "/bin/sh", &actions, &attr, argv, environ);
-    posix_spawnattr_destroy(&attr);
-    posix_spawn_file_actions_destroy(&actions);
-    if (rc != 0) {
+    if (const int err = spawn_post_rotate(post_rotate_command, file.string(), &pid); err != 0) {
       ++post_rotate_failures_;
-      spdlog::warn("post-rotate command for {}: cannot start /bin/sh: {}", file_arg,
-                   std::strerror(rc));
+      spdlog::warn("post-rotate command for {}: cannot start /bin/sh: {}", file.string(),
+                   std::strerror(err));
     } else {
       children_.push_back(pid);
     }
@@ -425,14 +430,15 @@ void LaneFile::complete() {
   if (!has_records_) {
     // Only a header (every append failed): not worth a file.
     ::close(fd);
+    ::unlink(part_path_.c_str());
     return;
   }
   if (::close(fd) != 0) {
     spdlog::warn("lane {}: close {}: {}", options_.lane_name, part_path_.string(),
                  std::strerror(errno));
   }
-  int rc = ::renameat2(AT_FDCWD, part_path_.c_str(), AT_FDCWD, final_path_.c_str(),
-                       RENAME_NOREPLACE);
+  int rc =
+      ::renameat2(AT_FDCWD, part_path_.c_str(), AT_FDCWD, final_path_.c_str(), RENAME_NOREPLACE);
   if (rc != 0 && errno == EINVAL) {
     rc = ::rename(part_path_.c_str(), final_path_.c_str());  // no RENAME_NOREPLACE here
   }

@@ -31,9 +31,9 @@ struct LaneFileOptions {
   std::string lane_name;
   uint32_t snaplen = 128;
   PcapFormat format = PcapFormat::pcap_usec;
-  uint64_t rotate_bytes = 0;    // complete a file before it would pass this size; 0 = no limit
-  uint32_t rotate_seconds = 0;  // complete a file this long after it was opened; 0 = no limit
-  uint32_t ring_files = 0;      // keep at most this many completed files; 0 = keep all
+  uint64_t rotate_bytes = 0;        // complete a file before it would pass this size; 0 = no limit
+  uint32_t rotate_seconds = 0;      // complete a file this long after it was opened; 0 = no limit
+  uint32_t ring_files = 0;          // keep at most this many completed files; 0 = keep all
   std::string post_rotate_command;  // run as `sh -c "$CMD \"\$1\"" sh FILE`; empty = none
   mode_t file_mode = 0640;
   mode_t dir_mode = 0750;
@@ -47,8 +47,8 @@ class CompletedFiles {
   CompletedFiles(std::filesystem::path output_dir, uint64_t min_free_bytes);
   ~CompletedFiles();  // waits for running post-rotate commands
 
-  // Records a completed file; starts its post-rotate command (if any) without
-  // waiting for it.
+  // Records a completed file (only kept when the disk cap is on); starts its
+  // post-rotate command (if any) without waiting for it.
   void add(const std::filesystem::path& file, const std::string& post_rotate_command);
   // Removes a file from the record (ring deletion by its lane).
   void forget(const std::filesystem::path& file);
@@ -66,9 +66,9 @@ class CompletedFiles {
 
   const std::filesystem::path output_dir_;
   const uint64_t min_free_bytes_;
-  mutable std::mutex mutex_;  // guards everything below
+  mutable std::mutex mutex_;                 // guards everything below
   std::deque<std::filesystem::path> files_;  // oldest first
-  std::vector<pid_t> children_;             // running post-rotate commands
+  std::vector<pid_t> children_;              // running post-rotate commands
   size_t prune_at_ = 1024;  // next files_.size() at which vanished entries are dropped
   uint64_t deleted_for_space_ = 0;
   uint64_t post_rotate_failures_ = 0;

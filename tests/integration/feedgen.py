@@ -8,7 +8,7 @@ What the feed holds (everything deterministic for a given seed):
   * mirror sessions (outer source -> collector 10.0.0.100 / 2001:db8:c::100):
       VNI 5        10.1.0.11      untagged IPv4, path MTU 1500
       VNI 42       10.1.0.12      802.1Q 100, IPv4, a few with IPv4 options
-      VNI 4242     10.1.0.14      QinQ 10/20, IPv4, inner 802.1Q on most frames
+      VNI 4242     10.1.0.14      QinQ 10/20, IPv4, every inner frame 802.1Q 300/301
       VNI 4242     10.2.0.21      QinQ 10/20, IPv4, small packets only
       VNI 5569041  2001:db8:a::11 IPv6 outer (path MTU 9001), some with a
                                   destination-options header, one outer IPv6
@@ -176,10 +176,9 @@ class Feed:
         return ":".join("%02x" % x for x in b)
 
     def inner_l2(self, src_mac, dst_mac, vlan, ipv6=False):
-        eth = Ether(src=src_mac, dst=dst_mac, type=0x86DD if ipv6 else 0x0800)
         if vlan:
             return Ether(src=src_mac, dst=dst_mac) / Dot1Q(vlan=vlan)
-        return eth
+        return Ether(src=src_mac, dst=dst_mac, type=0x86DD if ipv6 else 0x0800)
 
     def tcp_conversation(self, s, t_us, cli, srv, dport, response_bytes, close="fin", vlan=None,
                          frag_plan=None, option_frames=0):

@@ -236,14 +236,10 @@ inline Frame build_frame(const FrameSpec& spec) {
   f.ip_end = b.size();
 
   if (spec.l4 == kIpProtoUdp) {  // pseudo-header (RFC 768 / RFC 8200 8.1) + UDP datagram
-    uint32_t sum = 0;
-    if (spec.l3 == L3::ipv4) {
-      sum = sum16(b.data() + ip + 12, 8);  // source and destination
-      sum += kIpProtoUdp;
-    } else {
-      sum = sum16(b.data() + ip + 8, 32);
-      sum += kIpProtoUdp;
-    }
+    // Source and destination addresses, protocol, UDP length.
+    uint32_t sum =
+        spec.l3 == L3::ipv4 ? sum16(b.data() + ip + 12, 8) : sum16(b.data() + ip + 8, 32);
+    sum += kIpProtoUdp;
     sum += static_cast<uint32_t>(l4.size());
     uint16_t udp_sum = checksum(sum16(b.data() + f.l4_offset, l4.size(), sum));
     if (udp_sum == 0) udp_sum = 0xffff;

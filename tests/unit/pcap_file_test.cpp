@@ -75,8 +75,10 @@ Block make_block(PcapFormat format, uint32_t snaplen, size_t count, uint16_t fir
     const size_t at = b.bytes.size();
     b.bytes.resize(at + record_size(format, p.caplen));
     uint8_t* data = begin_record(format, b.bytes.data() + at, p.ts_ns, p.caplen, p.orig_len);
-    const uint8_t eth[14] = {2, 0, 0, 0, 0, 1, 2, 0, 0, 0, uint8_t(p.id >> 8), uint8_t(p.id),
-                             0x88, 0xb5};
+    // dst 02:00:00:00:00:01, src 02:00:00:00:<id>, ethertype 0x88b5, then filler.
+    uint8_t eth[14] = {2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 0, 0x88, 0xb5};
+    eth[10] = uint8_t(p.id >> 8);
+    eth[11] = uint8_t(p.id);
     for (uint32_t k = 0; k < p.caplen; ++k) data[k] = k < 14 ? eth[k] : uint8_t(p.id + k);
     finish_record(format, b.bytes.data() + at, p.caplen);
     b.packets.push_back(p);
@@ -134,10 +136,10 @@ std::string quote(const fs::path& p) { return "'" + p.string() + "'"; }
 struct CapInfo {
   int status = -1;
   uint64_t packets = 0;
-  uint32_t snaplen = 0;     // the interface's capture length (file header / IDB)
-  std::string encap;        // "ether"
-  std::string precision;    // "microseconds (6)" / "nanoseconds (9)"
-  std::string type;         // "pcap" / "nsecpcap" / "pcapng"
+  uint32_t snaplen = 0;   // the interface's capture length (file header / IDB)
+  std::string encap;      // "ether"
+  std::string precision;  // "microseconds (6)" / "nanoseconds (9)"
+  std::string type;       // "pcap" / "nsecpcap" / "pcapng"
 };
 
 std::string after(const std::string& text, const std::string& key) {
@@ -271,8 +273,7 @@ const std::regex kCompletedName(R"(^lane-(\d{8}T\d{6}Z)-(\d{6})\.(pcap|pcapng)$)
 // Formats: every format opens in capinfos and tshark with the right counts,
 // snaplen, lengths, timestamps and data.
 
-class PcapFileFormatTest : public PcapFileTest,
-                           public ::testing::WithParamInterface<PcapFormat> {};
+class PcapFileFormatTest : public PcapFileTest, public ::testing::WithParamInterface<PcapFormat> {};
 
 TEST_P(PcapFileFormatTest, ReadersSeeEveryRecordExactly) {
   const PcapFormat format = GetParam();
@@ -522,6 +523,25 @@ TEST_F(PcapFileTest, RingDeletesOldestIncludingFilesOfAPreviousRun) {
   for (const auto& n : deleted) EXPECT_TRUE(fs::exists(out_ / "lane" / n)) << n;
 }
 
+TEST_F(PcapFileTest, FilesRemovedByOthersDoNotTakeARingSlot) {
+  CompletedFiles completed(out_, 0);
+  LaneFileOptions o = opts("lane");
+  o.ring_files = 2;
+  LaneFile lane(out_, o, completed);
+  const Block b = make_block(PcapFormat::pcap_usec, 128, 2);
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_EQ(lane.append(b.bytes.data(), b.bytes.size()), 0);
+    lane.complete();
+  }
+  const auto before = list(out_ / "lane");
+  ASSERT_EQ(before.size(), 2u);
+  fs::remove(out_ / "lane" / before[1]);  // an uploader moved the newest away
+  ASSERT_EQ(lane.append(b.bytes.data(), b.bytes.size()), 0);
+  lane.complete();
+  EXPECT_EQ(list(out_ / "lane").size(), 2u);
+  EXPECT_EQ(lane.files_deleted_by_ring(), 0u);
+}
+
 TEST_F(PcapFileTest, SeqNeverReusedAcrossInstancesOrAfterACrash) {
   CompletedFiles completed(out_, 0);
   const Block b = make_block(PcapFormat::pcap_usec, 128, 2);
@@ -638,9 +658,9 @@ TEST_F(PcapFileTest, DiskCapDeletesEveryCompletedFileWhenFreeSpaceCannotBeReache
   EXPECT_EQ(completed.enforce_disk_cap(), 5u);
   EXPECT_EQ(completed.files_deleted_for_space(), 5u);
   EXPECT_EQ(completed.enforce_disk_cap(), 0u);  // nothing left to delete
-  EXPECT_EQ(list(out_ / "b"), (std::vector<std::string>{"b-20200101T000000Z-000002.pcapng.part",
-                                                        "c-20200101T000000Z-000001.pcap",
-                                                        "readme.txt"}));
+  EXPECT_EQ(list(out_ / "b"),
+            (std::vector<std::string>{"b-20200101T000000Z-000002.pcapng.part",
+                                      "c-20200101T000000Z-000001.pcap", "readme.txt"}));
   const auto left = list(out_ / "lane");
   ASSERT_EQ(left.size(), 1u);
   EXPECT_TRUE(left[0].ends_with(".part")) << "the open file is not a completed file";
