@@ -303,6 +303,12 @@ struct Pipeline::Impl {
   // `m` may be replaced by the reassembled datagram.
   int classify(RxRole& rx, LcoreCounters& c, rte_mbuf*& m, uint64_t burst_ns,
                uint64_t tsc) noexcept {
+    // A reassembled datagram takes the time of its last fragment: when it was
+    // whole. Records of a lane then stay in arrival order.
+    uint64_t ts_ns = burst_ns;
+    if (g_timestamp_offset >= 0 && (m->ol_flags & g_timestamp_flag) != 0)
+      ts_ns = *RTE_MBUF_DYNFIELD(m, g_timestamp_offset, rte_mbuf_timestamp_t*) *
+              port_timestamp_scale;
     OuterResult r = parse_outer(rte_pktmbuf_mtod(m, const uint8_t*), m->data_len, m->pkt_len,
                                 config.parse);
     if (r.kind == OuterKind::ipv4_fragment) {
@@ -330,10 +336,7 @@ struct Pipeline::Impl {
       return -1;
     }
     PacketMeta* pm = meta_of(m);
-    pm->ts_ns = burst_ns;
-    if (g_timestamp_offset >= 0 && (m->ol_flags & g_timestamp_flag) != 0)
-      pm->ts_ns = *RTE_MBUF_DYNFIELD(m, g_timestamp_offset, rte_mbuf_timestamp_t*) *
-                  port_timestamp_scale;
+    pm->ts_ns = ts_ns;
     pm->vni = r.vni;
     pm->inner_len = r.inner_len;
     rte_pktmbuf_adj(m, static_cast<uint16_t>(r.inner_offset));

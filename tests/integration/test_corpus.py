@@ -15,8 +15,9 @@ import glob
 import os
 import sys
 
-import oracle
-import vxc
+sys.dont_write_bytecode = True  # keep the source tree clean
+import oracle  # noqa: E402
+import vxc  # noqa: E402
 
 # Files where the plain tshark recipe or tshark's dissection legitimately
 # differs from what the collector must do. Each entry: why, and the expected

@@ -22,8 +22,9 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-import oracle
-import vxc
+sys.dont_write_bytecode = True  # keep the source tree clean
+import oracle  # noqa: E402
+import vxc  # noqa: E402
 
 METRICS = [
     "vxcollector_port_rx_packets_total", "vxcollector_port_rx_bytes_total", "vxcollector_port_missed_packets_total",

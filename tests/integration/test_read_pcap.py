@@ -17,8 +17,9 @@ import struct
 import subprocess
 import sys
 
-import oracle
-import vxc
+sys.dont_write_bytecode = True  # keep the source tree clean
+import oracle  # noqa: E402
+import vxc  # noqa: E402
 
 SUBNET_A = ["10.1.0.0/24", "2001:db8:a::/64"]
 ZERO_DROPS = ("lane_limit", "worker_busy", "writer_busy", "write_error", "disk_full")
