@@ -31,6 +31,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
+constexpr std::chrono::seconds kDropReportInterval{10};
 
 // Frames in a capture file, read with libpcap as net_pcap will read them.
 uint64_t count_frames(const std::string& path) {
@@ -209,6 +210,8 @@ int run_collector(const Options& o) {
       auto last_progress_at = Clock::now();
       std::vector<uint64_t> last_loops(pipeline.lcore_count() + writers.size(), 0);
       auto next_health = Clock::now();
+      auto next_drop_report = Clock::now() + kDropReportInterval;
+      std::array<uint64_t, kDropReasonCount> last_drops{};
       bool stopping = false;
       while (!control_exit.load()) {
         timespec wait{0, 100'000'000};
@@ -245,6 +248,19 @@ int run_collector(const Options& o) {
         if (replay_done && !o.read_pcap.empty() && !stopping && now >= linger_until) {
           stopping = true;
           pipeline.request_stop();
+        }
+        if (now >= next_drop_report) {
+          // Data-path drops are counted per lcore; they are reported here, at
+          // most once per interval, never logged by the dataplane itself.
+          next_drop_report = now + kDropReportInterval;
+          const Totals t = totals();
+          std::string changes;
+          for (size_t r = 0; r < kDropReasonCount; ++r) {
+            if (t.drops[r] != last_drops[r])
+              changes += fmt::format(" {}=+{}", kDropReasonNames[r], t.drops[r] - last_drops[r]);
+            last_drops[r] = t.drops[r];
+          }
+          if (!changes.empty()) spdlog::warn("drops in the last {} s:{}", kDropReportInterval.count(), changes);
         }
         if (now >= next_health) {
           next_health = now + std::chrono::seconds(1);
