@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -49,11 +50,32 @@ uint64_t count_frames(const std::string& path) {
   return n;
 }
 
+// "--lcores" for a replay: lcore i runs on the i-th CPU this process may use,
+// wrapping around when there are more roles than CPUs.
+std::string replay_lcores(unsigned lcores) {
+  cpu_set_t allowed;
+  CPU_ZERO(&allowed);
+  std::vector<int> cpus;
+  if (sched_getaffinity(0, sizeof(allowed), &allowed) == 0)
+    for (int c = 0; c < CPU_SETSIZE; ++c)
+      if (CPU_ISSET(c, &allowed)) cpus.push_back(c);
+  if (cpus.empty()) cpus.push_back(0);
+  std::string map;
+  for (unsigned i = 0; i < lcores; ++i)
+    map += (i ? "," : "") + std::to_string(i) + "@" + std::to_string(cpus[i % cpus.size()]);
+  return map;
+}
+
 std::vector<std::string> eal_arguments(const Options& o) {
   std::vector<std::string> args{"vxcollector"};
   if (!o.read_pcap.empty()) {
-    // A replay needs no NIC and no hugepages: one lcore, the capture as a vdev.
-    args.insert(args.end(), {"-l", "0", "--no-huge", "--no-pci", "--no-shconf", "--no-telemetry",
+    // A replay needs no NIC and no hugepages: the capture as a vdev, and as
+    // many lcores as the roles need unless the user chose them.
+    bool user_lcores = false;
+    for (const std::string& a : o.eal_args)
+      user_lcores |= a.rfind("-l", 0) == 0 || a.rfind("-c", 0) == 0 || a.rfind("--lcores", 0) == 0;
+    if (!user_lcores) args.insert(args.end(), {"--lcores", replay_lcores(o.rx_lcores + o.workers)});
+    args.insert(args.end(), {"--no-huge", "--no-pci", "--no-shconf", "--no-telemetry",
                              "--file-prefix", "vxc-" + std::to_string(getpid()), "-m", "1024",
                              "--log-level", "*:warning", "--vdev",
                              "net_pcap0,rx_pcap=" + o.read_pcap});
@@ -81,6 +103,20 @@ LaneFileOptions file_options(const Options& o, const LaneSlot& slot) {
   if (l.ring >= 0) f.ring_files = static_cast<uint32_t>(l.ring);
   return f;
 }
+
+// Cleans the EAL up on every way out of run_collector, after the pipeline.
+struct EalSession {
+  explicit EalSession(bool private_runtime_dir)
+      : runtime_dir(rte_eal_get_runtime_dir()), remove_runtime_dir(private_runtime_dir) {}
+  ~EalSession() {
+    rte_eal_cleanup();
+    // A replay's EAL is private to this process; leave no empty runtime dir behind.
+    std::error_code ignored;
+    if (remove_runtime_dir) fs::remove(runtime_dir, ignored);
+  }
+  fs::path runtime_dir;
+  bool remove_runtime_dir;
+};
 
 // /healthz state, recomputed once a second by the control thread.
 class Health {
@@ -128,6 +164,7 @@ int run_collector(const Options& o) {
   spdlog::debug("EAL arguments: {}", fmt::join(args, " "));
   if (rte_eal_init(static_cast<int>(args.size()), argv.data()) < 0)
     throw std::runtime_error(std::string("EAL init failed: ") + rte_strerror(rte_errno));
+  const EalSession eal(!o.read_pcap.empty());
 
   int exit_code = 0;
   {
@@ -152,6 +189,7 @@ int run_collector(const Options& o) {
     pc.write_buffer_mb = o.write_buffer_mb;
     pc.frag_timeout_ms = o.frag_timeout_ms;
     pc.frag_max_flows = o.frag_max_flows;
+    pc.backpressure = !o.read_pcap.empty();
     uint16_t port;
     RTE_ETH_FOREACH_DEV(port) pc.ports.push_back(port);
 
@@ -303,13 +341,6 @@ int run_collector(const Options& o) {
       exit_code = 3;
     }
     if (replay_incomplete) exit_code = 1;
-  }
-  const fs::path runtime_dir = rte_eal_get_runtime_dir();
-  rte_eal_cleanup();
-  // A replay's EAL is private to this process; leave no empty runtime dir behind.
-  if (!o.read_pcap.empty()) {
-    std::error_code ignored;
-    fs::remove(runtime_dir, ignored);
   }
   return exit_code;
 }

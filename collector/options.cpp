@@ -1,5 +1,9 @@
 #include "options.h"
 
+#include "dataplane/pipeline.h"
+
+#include <pcap/pcap.h>
+
 #include <boost/program_options.hpp>
 #include <fstream>
 #include <iostream>
@@ -35,6 +39,36 @@ bool is_lane_key(const std::string& key) {
 
 void check_snaplen(const std::string& what, uint64_t v) {
   if (v < 14 || v > 65535) throw OptionsError(what + ": snaplen must be 14..65535");
+}
+
+// Boost converts "-1" to an unsigned option by wrapping it; refuse anything
+// but digits for the numeric options before it gets the chance.
+void check_unsigned_values(const po::parsed_options& parsed) {
+  static const char* const kNumeric[] = {
+      "linger-seconds", "snaplen", "max-lanes", "vxlan-port", "rotate-mb", "rotate-seconds", "ring",
+      "min-free-mb", "rx-lcores", "workers", "mtu", "mbufs", "write-buffer-mb", "frag-timeout-ms",
+      "frag-max-flows"};
+  for (const po::option& opt : parsed.options) {
+    bool numeric = false;
+    for (const char* name : kNumeric) numeric |= opt.string_key == name;
+    if (!numeric) continue;
+    for (const std::string& v : opt.value)
+      if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos)
+        throw OptionsError("--" + opt.string_key + ": '" + v + "' is not a non-negative integer");
+  }
+}
+
+// Compiles a capture filter with libpcap alone (no EAL yet), so a bad one is
+// an option error; the dataplane compiles it again for DPDK's BPF.
+void check_filter(const std::string& lane, const std::string& expression) {
+  pcap_t* dead = pcap_open_dead(DLT_EN10MB, 65535);
+  if (dead == nullptr) throw OptionsError("libpcap: pcap_open_dead failed");
+  bpf_program program{};
+  const int rc = pcap_compile(dead, &program, expression.c_str(), 1, PCAP_NETMASK_UNKNOWN);
+  const std::string why = rc != 0 ? pcap_geterr(dead) : "";
+  if (rc == 0) pcap_freecode(&program);
+  pcap_close(dead);
+  if (rc != 0) throw OptionsError("--lane " + lane + ": filter '" + expression + "': " + why);
 }
 
 }  // namespace
@@ -143,12 +177,16 @@ bool parse_options(int argc, char** argv, Options& out) {
   }
   po::variables_map vm;
   try {
-    po::store(po::command_line_parser(own_argc, argv).options(desc).run(), vm);
+    const po::parsed_options cli = po::command_line_parser(own_argc, argv).options(desc).run();
+    check_unsigned_values(cli);
+    po::store(cli, vm);
     if (vm.count("config")) {
       const std::string path = vm["config"].as<std::string>();
       std::ifstream in(path);
       if (!in) throw OptionsError("--config " + path + ": cannot open");
-      po::store(po::parse_config_file(in, desc), vm);
+      const po::parsed_options file = po::parse_config_file(in, desc);
+      check_unsigned_values(file);
+      po::store(file, vm);
     }
     po::notify(vm);
   } catch (const po::error& e) {
@@ -201,6 +239,15 @@ bool parse_options(int argc, char** argv, Options& out) {
       if (out.lanes[i].vni == out.lanes[j].vni)
         throw OptionsError("--lane: two lanes for VNI " + std::to_string(out.lanes[i].vni));
     }
+  for (const LaneOptions& l : out.lanes)
+    if (!l.filter.empty()) check_filter(l.name, l.filter);
+  for (const std::string& c : out.allow_sources) {
+    try {
+      Cidr::parse(c);
+    } catch (const std::invalid_argument& e) {
+      throw OptionsError(std::string("--allow-source: ") + e.what());
+    }
+  }
   if (out.output_dir.empty()) throw OptionsError("--output-dir must not be empty");
   return true;
 }

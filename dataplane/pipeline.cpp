@@ -10,6 +10,7 @@
 #include <rte_malloc.h>
 #include <rte_mbuf.h>
 #include <rte_mbuf_dyn.h>
+#include <rte_pause.h>
 #include <rte_ring.h>
 #include <time.h>
 
@@ -101,6 +102,10 @@ Cidr Cidr::parse(const std::string& text) {
     if (len > max_len) throw std::invalid_argument("prefix length too long in '" + text + "'");
   }
   c.prefix_len = static_cast<uint8_t>(len);
+  // Host bits set (10.0.0.1/24) is almost always a typo for the network.
+  for (int bit = len; bit < max_len; ++bit)
+    if (c.addr[bit / 8] & (0x80 >> (bit % 8)))
+      throw std::invalid_argument("'" + text + "' has host bits set beyond /" + std::to_string(len));
   return c;
 }
 
@@ -219,9 +224,12 @@ struct Pipeline::Impl {
     }
     if (b == nullptr) {
       void* obj = nullptr;
-      if (rte_ring_sc_dequeue(w.free, &obj) != 0) {
-        c.drops[static_cast<size_t>(DropReason::writer_busy)].inc();
-        return;
+      while (rte_ring_sc_dequeue(w.free, &obj) != 0) {
+        if (!config.backpressure) {
+          c.drops[static_cast<size_t>(DropReason::writer_busy)].inc();
+          return;
+        }
+        rte_pause();  // a replay waits for the writer instead of dropping
       }
       b = static_cast<WriteBlock*>(obj);
       b->lane = slot;
@@ -370,8 +378,8 @@ struct Pipeline::Impl {
       const unsigned sent = rte_ring_sp_enqueue_burst(ring, reinterpret_cast<void**>(out[w]),
                                                       out_n[w], nullptr);
       if (sent < out_n[w]) {
-        if (stop->load(std::memory_order_relaxed)) {
-          // Draining at shutdown: the worker is still running, wait for room.
+        if (config.backpressure || stop->load(std::memory_order_relaxed)) {
+          // A replay, or draining at shutdown: the worker is running, wait for room.
           for (unsigned k = sent; k < out_n[w];)
             k += rte_ring_sp_enqueue_burst(ring, reinterpret_cast<void**>(out[w] + k), out_n[w] - k,
                                            nullptr);

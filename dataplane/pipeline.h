@@ -35,7 +35,8 @@ struct Cidr {
   std::array<uint8_t, 16> addr{};
   uint8_t prefix_len = 0;
 
-  // Parses "10.0.0.0/8", "2001:db8::/32" or a bare address; throws std::invalid_argument.
+  // Parses "10.0.0.0/8", "2001:db8::/32" or a bare address; host bits past the
+  // prefix must be zero. Throws std::invalid_argument.
   static Cidr parse(const std::string& text);
   bool contains(uint8_t ip_version, const std::array<uint8_t, 16>& address) const noexcept;
 };
@@ -63,6 +64,9 @@ struct PipelineConfig {
   uint32_t flush_ms = 100;        // partly filled blocks go to the writer at least this often
   uint32_t frag_timeout_ms = 2000;
   uint32_t frag_max_flows = 4096;  // per RX lcore
+  // A replay (--read-pcap) has a source that can wait: full rings and a busy
+  // writer then hold RX back instead of dropping (worker_busy, writer_busy).
+  bool backpressure = false;
 };
 
 struct PortStats {

@@ -56,6 +56,8 @@ TEST(Cidr, MatchesPrefixesOfBothFamilies) {
   EXPECT_THROW(Cidr::parse("10.0.0/8"), std::invalid_argument);
   EXPECT_THROW(Cidr::parse("10.0.0.0/"), std::invalid_argument);
   EXPECT_THROW(Cidr::parse("10.0.0.0/-1"), std::invalid_argument);
+  EXPECT_THROW(Cidr::parse("10.0.0.1/24"), std::invalid_argument);  // host bits set
+  EXPECT_THROW(Cidr::parse("2001:db8::1/64"), std::invalid_argument);
 }
 
 TEST(ParseLane, ReadsEveryKey) {

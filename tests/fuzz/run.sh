@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Builds the classify fuzzer with clang (libFuzzer, ASan, UBSan) and runs it
+# for a bounded time on a copy of the seed corpus.
+#
+# Usage: tests/fuzz/run.sh [build-dir] [seconds]
+#   build-dir  default build-fuzz (relative to the source root); the binary,
+#              the working corpus, crash artifacts and fuzz.log go there
+#   seconds    default 60 (libFuzzer -max_total_time)
+# Exit status: non-zero when the build fails or the fuzzer finds anything
+# (crash, sanitizer report, broken invariant, timeout, out-of-memory).
+# Needs no network and nothing outside the build dir; fine as root in CI.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+build=${1:-build-fuzz}
+seconds=${2:-60}
+[[ $build = /* ]] || build=$root/$build
+cxx=${FUZZ_CXX:-clang++}
+
+# Debian ships libFuzzer and the sanitizer runtimes for clang in libclang-rt-14-dev,
+# which `clang` only recommends.
+if ! command -v "$cxx" >/dev/null; then
+  echo "fuzz: $cxx not found (apt-get install clang libclang-rt-14-dev)" >&2
+  exit 2
+fi
+runtime="$("$cxx" -print-resource-dir)/lib/linux/libclang_rt.fuzzer-x86_64.a"
+if [ ! -f "$runtime" ]; then
+  echo "fuzz: libFuzzer runtime missing ($runtime): apt-get install libclang-rt-14-dev" >&2
+  exit 2
+fi
+
+mkdir -p "$build"
+binary=$build/classify_fuzzer
+"$cxx" -std=c++20 -g -O1 -fno-omit-frame-pointer \
+  -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+  -Wall -Wextra -I "$root/dataplane" \
+  "$root/tests/fuzz/classify_fuzzer.cpp" "$root/dataplane/outer_parse.cpp" -o "$binary"
+
+# A fresh copy each run: the checked-in seeds stay as they are.
+corpus=$build/fuzz-corpus
+artifacts=$build/fuzz-artifacts
+rm -rf "$corpus" "$artifacts"
+mkdir -p "$corpus" "$artifacts"
+cp "$root"/tests/fuzz/corpus/* "$corpus"/
+
+export ASAN_OPTIONS="${ASAN_OPTIONS:-halt_on_error=1:detect_leaks=1}"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}"
+log=$build/fuzz.log
+start=$(date +%s)
+rc=0
+# -max_len 16384: jumbo frames (9216) plus room; larger inputs only slow the search.
+"$binary" -max_total_time="$seconds" -max_len=16384 -timeout=10 -rss_limit_mb=2048 \
+  -print_final_stats=1 -artifact_prefix="$artifacts/" "$corpus" >"$log" 2>&1 || rc=$?
+elapsed=$(($(date +%s) - start))
+
+tail -n 25 "$log"
+execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
+cov=$(grep -E '^#[0-9]+' "$log" | tail -n 1 | sed -n 's/.* cov: \([0-9]*\) ft: \([0-9]*\) corp: \([^ ]*\).*/\1 edges, \2 features, corpus \3/p')
+findings=$(find "$artifacts" -type f | wc -l)
+if [ "$rc" -ne 0 ] && [ "$findings" -eq 0 ]; then findings=1; fi  # e.g. died before writing one
+echo "fuzz: coverage ${cov:-unknown}; seeds $(ls "$root"/tests/fuzz/corpus | wc -l), corpus now $(ls "$corpus" | wc -l) inputs"
+echo "fuzz: ${execs:-0} executions in ${elapsed} s, ${findings} findings"
+if [ "$findings" -ne 0 ]; then
+  echo "fuzz: FAILED (libFuzzer exit $rc); log $log; artifacts:" >&2
+  find "$artifacts" -type f >&2
+  echo "fuzz: reproduce with: $binary <artifact>" >&2
+  exit 1
+fi

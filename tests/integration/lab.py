@@ -1,0 +1,340 @@
+"""A network-namespace lab for vxcollector: real kernel traffic, mirrored by the kernel.
+
+    client ns                                   server ns
+    c-srv 10.77.1.1/24  <------- veth ------->  s-cli 10.77.1.2/24
+      | tc clsact, ingress + egress:
+      |   u32 match all -> mirred egress mirror dev vxmirror
+    vxmirror (vxlan id 4242, dstport 4789, local 10.77.2.1, remote 10.77.2.2, nolearning)
+    c-mir 10.77.2.1/24, MTU 9001  <-- veth -->  k-mir (collector ns), MTU 9001, no address
+
+The collector side has no IP address on purpose: the client reaches 10.77.2.2
+through a permanent neighbour entry (no ARP), and the collector namespace's
+kernel, which owns no address there, neither answers nor sends anything on
+k-mir, so everything an AF_PACKET socket on k-mir sees is mirror traffic.
+IPv6 is off in all three namespaces for the same reason (no router
+solicitations, MLD or DAD frames of the lab's own).
+
+Offloads: TSO/GSO/GRO and TX checksum offload are off on the mirrored veth
+pair and the mirror path, so every frame on c-srv is a wire-sized frame with a
+finished checksum, and the kernel VXLAN device mirrors exactly one datagram per
+frame.
+
+Ordering: the kernel delivers the mirror copy through per-CPU backlogs, so with
+the lab's processes on several CPUs two frames can swap on their way to the
+collector (measured: about 1% of frames displaced by up to ~110 positions at
+1.3 Gbit/s). Run every traffic process on ONE CPU (`cpu=` below) and the
+collector's lcore on another: the kernel then does all the lab's packet work on
+that CPU and the order on c-srv is the order on k-mir.
+
+Namespaces are named vxclab-<pid>-{client,server,collector}; `down()` (also
+registered with atexit and run on SIGTERM/SIGINT) kills the processes started
+here and deletes the namespaces, which deletes their interfaces. Namespaces of
+earlier runs whose process is gone are deleted by `up()`.
+"""
+
+import atexit
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+
+PREFIX = "vxclab-"
+VNI = 4242
+VXLAN_PORT = 4789
+CLIENT_IP = "10.77.1.1"
+SERVER_IP = "10.77.1.2"
+MIRROR_LOCAL_IP = "10.77.2.1"
+COLLECTOR_IP = "10.77.2.2"  # on no interface: reached through a static neighbour entry
+MIRROR_MTU = 9001
+VXLAN_OVERHEAD = 50  # outer Ethernet 14 + IPv4 20 + UDP 8 + VXLAN 8
+
+# Interface names; each lives in its own namespace, so they never clash.
+CLIENT_TO_SERVER = "c-srv"
+SERVER_TO_CLIENT = "s-cli"
+CLIENT_MIRROR = "c-mir"
+COLLECTOR_MIRROR = "k-mir"
+VXLAN_DEV = "vxmirror"
+
+REQUIRED_TOOLS = ("ip", "tc", "ethtool", "tcpdump", "curl", "iperf3")
+
+
+def run(args, check=True, **kw):
+    p = subprocess.run(args, capture_output=True, text=True, **kw)
+    if check and p.returncode != 0:
+        raise RuntimeError("%s: exit %d: %s" % (" ".join(args), p.returncode, (p.stderr or p.stdout).strip()))
+    return p
+
+
+def missing_tools():
+    paths = os.environ.get("PATH", "") + ":/usr/sbin:/sbin:/usr/bin"
+    return [t for t in REQUIRED_TOOLS
+            if not any(os.access(os.path.join(d, t), os.X_OK) for d in paths.split(":") if d)]
+
+
+def cpus():
+    """(collector CPU, traffic CPU): the first and the last CPU this process may use."""
+    allowed = sorted(os.sched_getaffinity(0))
+    return allowed[0], allowed[-1]
+
+
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def wait_for(predicate, timeout, what, interval=0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval)
+    raise RuntimeError("timed out after %.0fs waiting for %s" % (timeout, what))
+
+
+class Lab:
+    def __init__(self, tag=None):
+        tag = tag or str(os.getpid())
+        self.client = "%s%s-client" % (PREFIX, tag)
+        self.server = "%s%s-server" % (PREFIX, tag)
+        self.collector = "%s%s-collector" % (PREFIX, tag)
+        self.namespaces = [self.client, self.server, self.collector]
+        self.procs = []  # every process started here, ended by down()
+        self.is_up = False
+
+    # ---- lifetime -------------------------------------------------------------
+
+    def __enter__(self):
+        self.up()
+        return self
+
+    def __exit__(self, *exc):
+        self.down()
+
+    def up(self):
+        delete_stale_namespaces()
+        atexit.register(self.down)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, _exit_on_signal)
+        self.is_up = True
+        for ns in self.namespaces:
+            run(["ip", "netns", "add", ns])
+            run(["ip", "-n", ns, "link", "set", "lo", "up"])
+            run(["ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1",
+                 "net.ipv6.conf.default.disable_ipv6=1"])
+        c, s, k = self.client, self.server, self.collector
+        run(["ip", "-n", c, "link", "add", CLIENT_TO_SERVER, "type", "veth", "peer", "name",
+             SERVER_TO_CLIENT, "netns", s])
+        run(["ip", "-n", c, "link", "add", CLIENT_MIRROR, "mtu", str(MIRROR_MTU), "type", "veth",
+             "peer", "name", COLLECTOR_MIRROR, "netns", k])
+        run(["ip", "-n", k, "link", "set", COLLECTOR_MIRROR, "mtu", str(MIRROR_MTU)])
+        run(["ip", "-n", c, "addr", "add", CLIENT_IP + "/24", "dev", CLIENT_TO_SERVER])
+        run(["ip", "-n", s, "addr", "add", SERVER_IP + "/24", "dev", SERVER_TO_CLIENT])
+        run(["ip", "-n", c, "addr", "add", MIRROR_LOCAL_IP + "/24", "dev", CLIENT_MIRROR])
+        for ns, dev in ((c, CLIENT_TO_SERVER), (s, SERVER_TO_CLIENT), (c, CLIENT_MIRROR),
+                        (k, COLLECTOR_MIRROR)):
+            run(["ip", "-n", ns, "link", "set", dev, "up"])
+            run(["ip", "netns", "exec", ns, "ethtool", "-K", dev, "tso", "off", "gso", "off", "gro", "off",
+                 "tx", "off"])
+        run(["ip", "-n", c, "neigh", "add", COLLECTOR_IP, "lladdr", self.mac(k, COLLECTOR_MIRROR), "dev",
+             CLIENT_MIRROR, "nud", "permanent"])
+        run(["ip", "-n", c, "link", "add", VXLAN_DEV, "type", "vxlan", "id", str(VNI), "dstport",
+             str(VXLAN_PORT), "remote", COLLECTOR_IP, "local", MIRROR_LOCAL_IP, "dev", CLIENT_MIRROR,
+             "nolearning"])
+        run(["ip", "-n", c, "link", "set", VXLAN_DEV, "up"])
+        tc = ["ip", "netns", "exec", c, "tc"]
+        run(tc + ["qdisc", "add", "dev", CLIENT_TO_SERVER, "clsact"])
+        for hook in ("ingress", "egress"):
+            run(tc + ["filter", "add", "dev", CLIENT_TO_SERVER, hook, "u32", "match", "u32", "0", "0",
+                      "action", "mirred", "egress", "mirror", "dev", VXLAN_DEV])
+
+    def down(self):
+        if not self.is_up:
+            return
+        self.is_up = False
+        for p in reversed(self.procs):
+            stop(p, signal.SIGKILL, timeout=5)
+        for ns in self.namespaces:
+            # Anything still inside (a child of a killed process) would keep
+            # the namespace alive; it can only be ours.
+            pids = run(["ip", "netns", "pids", ns], check=False).stdout.split()
+            for pid in pids:
+                try:
+                    os.kill(int(pid), signal.SIGKILL)
+                except (ProcessLookupError, ValueError):
+                    pass
+            run(["ip", "netns", "del", ns], check=False)
+
+    # ---- processes ------------------------------------------------------------
+
+    def cmd(self, ns, args):
+        return ["ip", "netns", "exec", ns] + list(args)
+
+    def start(self, ns, args, cpu=None, **popen_kw):
+        """Starts `args` inside `ns` (on CPU `cpu` when given); down() ends it."""
+        pre = (lambda: os.sched_setaffinity(0, {cpu})) if cpu is not None else None
+        p = subprocess.Popen(self.cmd(ns, args), preexec_fn=pre, **popen_kw)
+        self.procs.append(p)
+        return p
+
+    def run_in(self, ns, args, cpu=None, timeout=120, check=True):
+        pre = (lambda: os.sched_setaffinity(0, {cpu})) if cpu is not None else None
+        p = subprocess.run(self.cmd(ns, args), preexec_fn=pre, capture_output=True, text=True,
+                           timeout=timeout)
+        if check and p.returncode != 0:
+            raise RuntimeError("%s: exit %d: %s" % (" ".join(args), p.returncode, (p.stderr or p.stdout)[-2000:]))
+        return p
+
+    def wait_listening(self, ns, port, timeout=20):
+        wait_for(lambda: self.run_in(ns, ["ss", "-Hltn", "sport = :%d" % port], check=False).stdout.strip(),
+                 timeout, "a TCP listener on port %d in %s" % (port, ns))
+
+    # ---- interfaces -----------------------------------------------------------
+
+    def mac(self, ns, dev):
+        return json.loads(run(["ip", "-n", ns, "-j", "link", "show", "dev", dev]).stdout)[0]["address"]
+
+    def link_stats(self, ns, dev):
+        """{"rx": {...}, "tx": {...}} of `ip -s link` (packets, bytes, dropped, ...)."""
+        return json.loads(run(["ip", "-n", ns, "-s", "-j", "link", "show", "dev", dev]).stdout)[0]["stats64"]
+
+    def set_mtu(self, mtu):
+        """MTU of the mirrored client<->server link (the mirror path keeps MIRROR_MTU)."""
+        run(["ip", "-n", self.client, "link", "set", CLIENT_TO_SERVER, "mtu", str(mtu)])
+        run(["ip", "-n", self.server, "link", "set", SERVER_TO_CLIENT, "mtu", str(mtu)])
+
+
+def _exit_on_signal(signum, frame):
+    raise SystemExit(128 + signum)  # unwinds through finally blocks and atexit
+
+
+def delete_stale_namespaces():
+    """Deletes lab namespaces of runs whose process is gone (killed with SIGKILL)."""
+    for line in run(["ip", "netns", "list"], check=False).stdout.splitlines():
+        m = re.match(r"^(%s(\d+)-\w+)" % re.escape(PREFIX), line)
+        if m and not _pid_alive(int(m.group(2))):
+            run(["ip", "netns", "del", m.group(1)], check=False)
+
+
+def stop(proc, sig=signal.SIGTERM, timeout=30):
+    """Sends `sig` and waits; SIGKILL after `timeout` seconds. Returns the exit code."""
+    if proc.poll() is None:
+        try:
+            proc.send_signal(sig)
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
+
+
+# ---- the judge: tcpdump on the mirrored interface -----------------------------
+
+class Tcpdump:
+    """tcpdump writing every frame of `dev` in `ns` to `path` (the first `snaplen` bytes)."""
+
+    def __init__(self, lab, ns, dev, path, cpu=None, snaplen=256, buffer_kib=131072):
+        self.path = path
+        self.err_path = path + ".stderr"
+        self.err = open(self.err_path, "w")
+        self.proc = lab.start(ns, ["tcpdump", "-n", "-i", dev, "-w", path, "-s", str(snaplen),
+                                   "--immediate-mode", "-B", str(buffer_kib)],
+                              cpu=cpu, stdout=subprocess.DEVNULL, stderr=self.err)
+        wait_for(lambda: "listening on" in self.stderr() or self.proc.poll() is not None, 20,
+                 "tcpdump to listen on " + dev)
+        if self.proc.poll() is not None:
+            raise RuntimeError("tcpdump exited: " + self.stderr())
+        self.captured = self.dropped = None
+
+    def stderr(self):
+        with open(self.err_path) as f:
+            return f.read()
+
+    def stop(self):
+        stop(self.proc, signal.SIGINT)
+        self.err.close()
+        text = self.stderr()
+        m = re.search(r"(\d+) packets? captured", text)
+        self.captured = int(m.group(1)) if m else None
+        m = re.search(r"(\d+) packets? dropped by kernel", text)
+        self.dropped = int(m.group(1)) if m else None
+        return self
+
+
+# ---- vxcollector in the collector namespace -----------------------------------
+
+def af_packet_vdev(iface, framesz=2048, framecnt=512, blocksz=4096):
+    """net_af_packet devargs (DPDK 22.11: iface, qpairs, blocksz, framesz, framecnt, qdisc_bypass).
+
+    The PMD copies each ring frame into ONE mbuf and refuses (ENOMEM at RX
+    queue setup) a frame size whose data area exceeds the mbuf data room;
+    the kernel cuts a packet longer than the ring frame to fit it.
+    """
+    return "net_af_packet0,iface=%s,qpairs=1,blocksz=%d,framesz=%d,framecnt=%d" % (
+        iface, blocksz, framesz, framecnt)
+
+
+def af_packet_max_frame(framesz):
+    """Longest frame the kernel stores whole in a TPACKET_V2 ring frame of `framesz` bytes.
+
+    tpacket_rcv puts the MAC header at TPACKET_ALIGN(TPACKET2_HDRLEN + 16) - 14
+    = 80 - 14 = 66 bytes into the frame (TPACKET2_HDRLEN = 32 + 20 for
+    sockaddr_ll) and cuts what does not fit.
+    """
+    return framesz - 66
+
+
+class Collector:
+    """vxcollector running inside the collector namespace on one lcore."""
+
+    def __init__(self, lab, binary, outdir, lanes, vdev, lcore, extra=()):
+        os.makedirs(outdir, exist_ok=True)
+        self.outdir = outdir
+        self.out_path = os.path.join(outdir, "collector.stdout")
+        self.err_path = os.path.join(outdir, "collector.stderr")
+        self.args = [binary, "--output-dir", outdir, "--http-listen", "none"]
+        for lane in lanes:
+            self.args += ["--lane", lane]
+        self.args += list(extra) + [
+            "--", "-l", str(lcore), "--no-huge", "--no-pci", "--no-shconf", "--no-telemetry", "-m", "1024",
+            "--file-prefix", "lab%d" % os.getpid(), "--vdev", vdev]
+        self.out = open(self.out_path, "w")
+        self.err = open(self.err_path, "w")
+        self.t0 = time.monotonic()
+        self.proc = lab.start(lab.collector, self.args, stdout=self.out, stderr=self.err)
+
+    def stderr(self):
+        with open(self.err_path) as f:
+            return f.read()
+
+    def stdout(self):
+        with open(self.out_path) as f:
+            return f.read()
+
+    def wait_started(self, timeout=60):
+        """Until the port is set up (the af_packet socket exists from the vdev probe on)."""
+        wait_for(lambda: "RX queue(s)" in self.stderr() or self.proc.poll() is not None, timeout,
+                 "vxcollector to start its port")
+        if self.proc.poll() is not None:
+            raise RuntimeError("vxcollector exited with %s at start:\n%s" % (self.proc.returncode,
+                                                                           self.stderr()[-2000:]))
+
+    def pause(self):
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self):
+        self.proc.send_signal(signal.SIGCONT)
+
+    def stop(self, timeout=60):
+        """SIGTERM, wait; returns a vxc.Run with the summary."""
+        import vxc  # noqa: E402 (sibling helper module)
+        rc = stop(self.proc, signal.SIGTERM, timeout=timeout)
+        self.out.close()
+        self.err.close()
+        return vxc.Run(self.args, rc, self.stdout(), self.stderr(), self.outdir, time.monotonic() - self.t0)
