@@ -186,6 +186,7 @@ int run_collector(const Options& o) {
     pc.workers = o.workers;
     pc.mtu = o.mtu;
     pc.mbufs = o.mbufs;
+    pc.mbuf_data_room = o.mbuf_data_room;
     pc.write_buffer_mb = o.write_buffer_mb;
     pc.frag_timeout_ms = o.frag_timeout_ms;
     pc.frag_max_flows = o.frag_max_flows;
@@ -209,20 +210,17 @@ int run_collector(const Options& o) {
     std::atomic<uint64_t> rotate_requests{0};
     std::vector<std::unique_ptr<Writer>> writers;
     std::vector<const Writer*> writer_views;
-    for (uint16_t w = 0; w < pipeline.worker_count(); ++w) {
-      writers.push_back(std::make_unique<Writer>(
-          pipeline, w, o.output_dir, [&o](const LaneSlot& s) { return file_options(o, s); },
-          completed, rotate_requests));
-      writer_views.push_back(writers.back().get());
-    }
 
     Health health;
+    // Written once the writers exist; HTTP handlers answer 503 until then.
+    std::atomic<bool> serving{false};
     auto totals = [&] { return collect_totals(pipeline, writer_views, lane_names); };
     std::unique_ptr<HttpServer> http;
     if (o.http_listen != "none") {
       HttpRoutes routes;
       routes.get["/metrics"] = [&] {
         HttpResponse r;
+        if (!serving.load(std::memory_order_acquire)) return HttpResponse{503, r.content_type, "starting\n"};
         r.content_type = std::string(Exposition::kContentType);
         r.body = render_metrics(totals(), completed.files_deleted_for_space(),
                                 completed.post_rotate_failures());
@@ -235,6 +233,15 @@ int run_collector(const Options& o) {
       signal(SIGCHLD, SIG_DFL);
       spdlog::info("metrics and health on {} (port {})", o.http_listen, http->port());
     }
+
+    // Writers start last: once they run, only the dataplane's stop ends them.
+    for (uint16_t w = 0; w < pipeline.worker_count(); ++w) {
+      writers.push_back(std::make_unique<Writer>(
+          pipeline, w, o.output_dir, [&o](const LaneSlot& s) { return file_options(o, s); },
+          completed, rotate_requests));
+      writer_views.push_back(writers.back().get());
+    }
+    serving.store(true, std::memory_order_release);
 
     // Control thread: signals, replay completion, health. The dataplane runs
     // on this (the main) thread.

@@ -5,6 +5,7 @@
 #include <pcap/pcap.h>
 
 #include <boost/program_options.hpp>
+#include <algorithm>
 #include <fstream>
 #include <iostream>
 #include <limits>
@@ -46,7 +47,7 @@ void check_snaplen(const std::string& what, uint64_t v) {
 void check_unsigned_values(const po::parsed_options& parsed) {
   static const char* const kNumeric[] = {
       "linger-seconds", "snaplen", "max-lanes", "vxlan-port", "rotate-mb", "rotate-seconds", "ring",
-      "min-free-mb", "rx-lcores", "workers", "mtu", "mbufs", "write-buffer-mb", "frag-timeout-ms",
+      "min-free-mb", "rx-lcores", "workers", "mtu", "mbufs", "mbuf-data-room", "write-buffer-mb", "frag-timeout-ms",
       "frag-max-flows"};
   for (const po::option& opt : parsed.options) {
     bool numeric = false;
@@ -160,6 +161,7 @@ bool parse_options(int argc, char** argv, Options& out) {
     ("workers", po::value(&out.workers)->default_value(d.workers), "lcores owning the lanes (0: the single RX lcore runs them too)")
     ("mtu", po::value(&out.mtu)->default_value(d.mtu), "set the ports' MTU (0: leave as configured)")
     ("mbufs", po::value(&out.mbufs)->default_value(d.mbufs), "packet buffers in the mbuf pool")
+    ("mbuf-data-room", po::value(&out.mbuf_data_room)->default_value(d.mbuf_data_room), "frame bytes one packet buffer holds (0: 2048, or --mtu + 26 when larger); net_af_packet's framesz must fit")
     ("write-buffer-mb", po::value(&out.write_buffer_mb)->default_value(d.write_buffer_mb), "write buffer per worker, MiB; when it is full, packets are dropped as writer_busy")
     ("frag-timeout-ms", po::value(&out.frag_timeout_ms)->default_value(d.frag_timeout_ms), "outer IPv4 fragments not reassembled in this time are dropped")
     ("frag-max-flows", po::value(&out.frag_max_flows)->default_value(d.frag_max_flows), "datagrams in reassembly at once, per RX lcore")
@@ -231,6 +233,9 @@ bool parse_options(int argc, char** argv, Options& out) {
     }
   }
   if (out.max_lanes == 0) throw OptionsError("--max-lanes must be at least 1");
+  if (out.mbuf_data_room == 0) out.mbuf_data_room = std::max<uint32_t>(2048, out.mtu + 26u);
+  if (out.mbuf_data_room < 256 || out.mbuf_data_room > 65000)
+    throw OptionsError("--mbuf-data-room must be 256..65000");
   for (const std::string& spec : lanes) out.lanes.push_back(parse_lane(spec));
   for (size_t i = 0; i < out.lanes.size(); ++i)
     for (size_t j = 0; j < i; ++j) {

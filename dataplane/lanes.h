@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "counters.h"
+#include "pcap_record.h"
 
 namespace vxc {
 
@@ -16,7 +17,9 @@ class BpfFilter;
 // Records of one lane, encoded by the worker lcore (dataplane/pcap_record.h),
 // written by a writer thread with one write() and handed back. Always whole
 // records, so a file never holds half a packet.
-inline constexpr size_t kWriteBlockBytes = 64 * 1024;
+inline constexpr size_t kWriteBlockBytes = 64 * 1024 + 64;
+// The largest record (pcapng, snaplen 65535) must fit in an empty block.
+static_assert(record_size(PcapFormat::pcapng, 65535) <= kWriteBlockBytes);
 
 struct WriteBlock {
   uint32_t lane = 0;         // LaneSlot index

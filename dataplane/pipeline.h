@@ -60,6 +60,9 @@ struct PipelineConfig {
   uint16_t mtu = 0;                // 0: leave the port's MTU as it is
   uint32_t rx_descriptors = 1024;  // per queue
   uint32_t mbufs = 32767;
+  // Bytes of frame one mbuf holds. Larger frames arrive as chains where the
+  // PMD supports scatter; net_af_packet needs its framesz to fit in one.
+  uint32_t mbuf_data_room = 2048;
   uint32_t write_buffer_mb = 64;  // write blocks per worker, in MiB
   uint32_t flush_ms = 100;        // partly filled blocks go to the writer at least this often
   uint32_t frag_timeout_ms = 2000;

@@ -8,6 +8,8 @@ packages=(
   meson ninja-build pkg-config g++ clang
   libdpdk-dev dpdk libpcap-dev libboost-program-options-dev libspdlog-dev libcivetweb-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  # fuzzing and sanitizers: libFuzzer and clang runtimes, coverage report
+  libclang-rt-14-dev llvm-14
   # tests and demo: the independent judges and traffic sources
   tshark wireshark-common tcpdump prometheus python3 python3-scapy curl iproute2 iperf3
   tcpreplay

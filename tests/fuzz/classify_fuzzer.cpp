@@ -6,7 +6,8 @@
 //   form -> verdict invariants and agreement between the two forms
 //   -> IPv4 fragment: the datagram reassembly would hand back, parsed again
 //   -> rte_pktmbuf_adj / rte_pktmbuf_trim preconditions on a 2-segment model
-//   -> VNI lookup in a VniTable holding explicit lanes, auto lanes up to a cap
+//   -> the worker the VNI goes to; VNI lookup in a VniTable holding explicit
+//      lanes, auto lanes up to a cap
 //   -> the pcap/pcapng record for the lane's snaplen, encoded into a heap
 //      buffer of exactly record_size bytes (ASan reports any overflow) and
 //      decoded back.
@@ -17,6 +18,8 @@
 //          bit 3     --unknown-vni=drop (no auto lanes)
 //          bits 4-7  auto lanes allowed beyond the explicit ones (max_lanes - 5)
 //   [1..2] bytes in the first mbuf segment, big-endian, clamped to the frame
+//          (the low 3 bits also pick how far a first segment longer than the
+//          frame overshoots in the clamping check)
 //   [3..4] snaplen, big-endian, clamped to the option's range 14..65535
 //
 // A broken invariant prints what was expected and aborts (a libFuzzer crash).
@@ -29,6 +32,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "lanes.h"
@@ -46,13 +50,13 @@ constexpr uint64_t kTimestampNs = 1700000000123456789ull;
 
 bool g_strict = false;
 
-#define FUZZ_CHECK(cond)                                                                   \
-  do {                                                                                     \
-    if (!(cond)) {                                                                         \
+#define FUZZ_CHECK(cond)                                                                       \
+  do {                                                                                         \
+    if (!(cond)) {                                                                             \
       std::fprintf(stderr, "classify_fuzzer: check failed at %s:%d: %s\n", __FILE__, __LINE__, \
-                   #cond);                                                                 \
-      std::abort();                                                                        \
-    }                                                                                      \
+                   #cond);                                                                     \
+      std::abort();                                                                            \
+    }                                                                                          \
   } while (0)
 
 struct Control {
@@ -72,7 +76,8 @@ Control read_control(const uint8_t* c, size_t frame_len) {
   ctl.auto_lanes = (c[0] & 0x08) == 0;
   ctl.auto_lane_cap = c[0] >> 4;
   ctl.contiguous = std::min<size_t>(static_cast<size_t>(c[1] << 8 | c[2]), frame_len);
-  ctl.snaplen = std::clamp<uint32_t>(static_cast<uint32_t>(c[3] << 8 | c[4]), kMinSnaplen, kMaxSnaplen);
+  ctl.snaplen =
+      std::clamp<uint32_t>(static_cast<uint32_t>(c[3] << 8 | c[4]), kMinSnaplen, kMaxSnaplen);
   return ctl;
 }
 
@@ -138,8 +143,9 @@ void check_result(const OuterResult& r, size_t contiguous, size_t len) {
 void check_forms_agree(const OuterResult& whole, const OuterResult& split, size_t contiguous,
                        size_t len) {
   bool ok = true;
-  if (contiguous == len) ok = same_verdict(whole, split) && (whole.kind != OuterKind::drop ||
-                                                             whole.reason == split.reason);
+  if (contiguous == len)
+    ok = same_verdict(whole, split) &&
+         (whole.kind != OuterKind::drop || whole.reason == split.reason);
   if (split.kind != OuterKind::drop) ok = ok && same_verdict(whole, split);
   if (whole.kind == OuterKind::drop) ok = ok && split.kind == OuterKind::drop;
   // The parser reads nothing at or past the inner frame.
@@ -163,7 +169,9 @@ struct Frame {
   size_t len = 0;
 
   Frame(const uint8_t* bytes, size_t contiguous_len, size_t frame_len)
-      : seg0(new uint8_t[contiguous_len]), contiguous(contiguous_len), tail(bytes + contiguous_len),
+      : seg0(new uint8_t[contiguous_len]),
+        contiguous(contiguous_len),
+        tail(bytes + contiguous_len),
         len(frame_len) {
     std::memcpy(seg0.get(), bytes, contiguous_len);
   }
@@ -247,12 +255,16 @@ class Lanes {
 };
 
 void check_lanes(const Control& ctl, uint32_t vni) {
+  // classify() hands the packet to worker_for_vni's ring: it must exist.
+  for (uint16_t workers = 1; workers <= 64; ++workers)
+    FUZZ_CHECK(worker_for_vni(vni, workers) < workers);
   const uint32_t max_lanes = static_cast<uint32_t>(kExplicitVnis.size()) + ctl.auto_lane_cap;
   Lanes lanes(ctl.auto_lanes, max_lanes);
   const bool is_explicit =
       std::find(kExplicitVnis.begin(), kExplicitVnis.end(), vni) != kExplicitVnis.end();
   const uint32_t slot = lanes.lane_for(vni);
-  FUZZ_CHECK((slot != VniTable::kMissing) == (is_explicit || (ctl.auto_lanes && ctl.auto_lane_cap > 0)));
+  FUZZ_CHECK((slot != VniTable::kMissing) ==
+             (is_explicit || (ctl.auto_lanes && ctl.auto_lane_cap > 0)));
   FUZZ_CHECK(lanes.lane_for(vni) == slot);  // the last-VNI shortcut agrees
   // A burst of other sessions: fills the auto lanes up to the cap, then lane_limit.
   for (uint32_t k = 1; k <= 24; ++k) {
@@ -298,7 +310,8 @@ void check_record(const Control& ctl, const Frame& frame, const OuterResult& r) 
     const uint32_t frac = kTimestampNs % 1000000000u;
     FUZZ_CHECK(h[1] == (ctl.format == PcapFormat::pcap_usec ? frac / 1000u : frac));
     FUZZ_CHECK(h[2] == caplen && h[3] == r.inner_len);
-    FUZZ_CHECK(data == record.get() + kPcapRecordHeaderLen && need == kPcapRecordHeaderLen + caplen);
+    FUZZ_CHECK(data == record.get() + kPcapRecordHeaderLen &&
+               need == kPcapRecordHeaderLen + caplen);
   }
   std::vector<uint8_t> expect(caplen);
   frame.copy(r.inner_offset, expect.data(), caplen);
@@ -315,7 +328,8 @@ OuterResult reassembled(const Frame& frame, const OuterResult& frag, const Parse
   uint8_t* ip = whole.data() + frag.l2_len;
   ip[6] &= 0x40;
   ip[7] = 0;
-  const OuterResult r = parse_outer(whole.data(), frame.contiguous, whole.size(), config);
+  const Frame datagram(whole.data(), frame.contiguous, whole.size());
+  const OuterResult r = parse_outer(datagram.seg0.get(), datagram.contiguous, datagram.len, config);
   FUZZ_CHECK(r.kind != OuterKind::ipv4_fragment);
   return r;
 }
@@ -345,6 +359,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // Contiguous form: libFuzzer's buffer ends exactly where the frame does.
   const OuterResult whole = parse_outer(bytes, len, config);
   check_result(whole, len, len);
+  // A first segment longer than the frame is clamped to the frame.
+  if (const size_t shorter = len - std::min<size_t>(len, 1 + (data[1] & 7)); shorter != 0) {
+    const OuterResult clamped = parse_outer(bytes, len, shorter, config);
+    const OuterResult exact = parse_outer(bytes, shorter, config);
+    FUZZ_CHECK(same_verdict(clamped, exact) && clamped.reason == exact.reason);
+  }
 
   // What classify() passes: the first segment (data_len) and the frame (pkt_len).
   const Frame frame(bytes, ctl.contiguous, len);

@@ -187,6 +187,14 @@ def repro():
     return r
 
 
+def write_pcap(path, frames):
+    """A classic pcap (snaplen 262144) for the end-to-end reproducer."""
+    with open(path, "wb") as f:
+        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1))
+        for i, frame in enumerate(frames):
+            f.write(struct.pack("<IIII", 1700000000 + i, 0, len(frame), len(frame)) + frame)
+
+
 def write_all(directory, seeds):
     os.makedirs(directory, exist_ok=True)
     for name, data in sorted(seeds.items()):
@@ -208,7 +216,13 @@ def main():
     total = sum(len(v) for v in seeds.values())
     print("%d seeds, %d bytes in %s" % (len(seeds), total, out))
     if args.repro_dir:
-        write_all(args.repro_dir, repro())
+        r = repro()
+        write_all(args.repro_dir, r)
+        # vxcollector --read-pcap F --format pcapng --snaplen 65535 --http-listen none
+        big = r["pcapng-record-over-write-block"][5:]
+        small = bytes(eth() / v4() / vxlan())
+        write_pcap(os.path.join(args.repro_dir, "pcapng-record-over-write-block.pcap"),
+                   [small, big, small, big] + [small] * 20)
         print("reproducers in %s" % args.repro_dir)
 
 

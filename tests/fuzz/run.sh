@@ -31,7 +31,7 @@ fi
 mkdir -p "$build"
 binary=$build/classify_fuzzer
 "$cxx" -std=c++20 -g -O1 -fno-omit-frame-pointer \
-  -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+  -fsanitize=fuzzer,address,undefined,implicit-conversion -fno-sanitize-recover=all \
   -Wall -Wextra -I "$root/dataplane" \
   "$root/tests/fuzz/classify_fuzzer.cpp" "$root/dataplane/outer_parse.cpp" -o "$binary"
 
@@ -52,14 +52,36 @@ rc=0
   -print_final_stats=1 -artifact_prefix="$artifacts/" "$corpus" >"$log" 2>&1 || rc=$?
 elapsed=$(($(date +%s) - start))
 
-tail -n 25 "$log"
+grep -E '^(#[0-9]+[[:space:]]+(INITED|DONE)|stat::|INFO: +[0-9]+ files found)' "$log" || true
 execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
 cov=$(grep -E '^#[0-9]+' "$log" | tail -n 1 | sed -n 's/.* cov: \([0-9]*\) ft: \([0-9]*\) corp: \([^ ]*\).*/\1 edges, \2 features, corpus \3/p')
 findings=$(find "$artifacts" -type f | wc -l)
 if [ "$rc" -ne 0 ] && [ "$findings" -eq 0 ]; then findings=1; fi  # e.g. died before writing one
+# Source coverage of the dataplane code over the final corpus, when llvm-cov
+# is there (Debian: llvm-14); a second build without ASan, run once per input.
+profdata=$(command -v llvm-profdata-14 || command -v llvm-profdata || true)
+llvmcov=$(command -v llvm-cov-14 || command -v llvm-cov || true)
+coverage_report() {
+  "$cxx" -std=c++20 -O1 -fsanitize=fuzzer -fprofile-instr-generate -fcoverage-mapping \
+    -I "$root/dataplane" "$root/tests/fuzz/classify_fuzzer.cpp" "$root/dataplane/outer_parse.cpp" \
+    -o "$build/classify_fuzzer_cov"
+  rm -f "$build"/classify.profraw
+  LLVM_PROFILE_FILE="$build/classify.profraw" "$build/classify_fuzzer_cov" -runs=0 "$corpus" \
+    >"$build/fuzz-cov.log" 2>&1 || true
+  "$profdata" merge -sparse "$build/classify.profraw" -o "$build/classify.profdata"
+  "$llvmcov" report "$build/classify_fuzzer_cov" -instr-profile="$build/classify.profdata" \
+    -show-branch-summary "$root/dataplane/outer_parse.cpp" "$root/dataplane/lanes.h" \
+    "$root/dataplane/pcap_record.h" | awk '{printf "fuzz: source coverage %-16s lines %s missed %s (%s), branches %s missed %s (%s)\n", $1, $8, $9, $10, $11, $12, $13}' |
+    grep -v -e '^fuzz: source coverage Filename' -e '^fuzz: source coverage ---'
+}
+if [ -n "$profdata" ] && [ -n "$llvmcov" ]; then
+  coverage_report || echo "fuzz: source coverage report failed (not a finding)"
+fi
+
 echo "fuzz: coverage ${cov:-unknown}; seeds $(ls "$root"/tests/fuzz/corpus | wc -l), corpus now $(ls "$corpus" | wc -l) inputs"
 echo "fuzz: ${execs:-0} executions in ${elapsed} s, ${findings} findings"
 if [ "$findings" -ne 0 ]; then
+  tail -n 60 "$log" >&2
   echo "fuzz: FAILED (libFuzzer exit $rc); log $log; artifacts:" >&2
   find "$artifacts" -type f >&2
   echo "fuzz: reproduce with: $binary <artifact>" >&2

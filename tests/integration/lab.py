@@ -38,7 +38,11 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import vxc  # noqa: E402
 
 PREFIX = "vxclab-"
 VNI = 4242
@@ -57,7 +61,7 @@ CLIENT_MIRROR = "c-mir"
 COLLECTOR_MIRROR = "k-mir"
 VXLAN_DEV = "vxmirror"
 
-REQUIRED_TOOLS = ("ip", "tc", "ethtool", "tcpdump", "curl", "iperf3")
+REQUIRED_TOOLS = ("ip", "ss", "tc", "ethtool", "tcpdump", "curl", "iperf3")
 
 
 def run(args, check=True, **kw):
@@ -161,14 +165,7 @@ class Lab:
         for p in reversed(self.procs):
             stop(p, signal.SIGKILL, timeout=5)
         for ns in self.namespaces:
-            # Anything still inside (a child of a killed process) would keep
-            # the namespace alive; it can only be ours.
-            pids = run(["ip", "netns", "pids", ns], check=False).stdout.split()
-            for pid in pids:
-                try:
-                    os.kill(int(pid), signal.SIGKILL)
-                except (ProcessLookupError, ValueError):
-                    pass
+            _kill_inside(ns)  # e.g. a child of a killed process; it would keep the namespace alive
             run(["ip", "netns", "del", ns], check=False)
 
     # ---- processes ------------------------------------------------------------
@@ -214,11 +211,21 @@ def _exit_on_signal(signum, frame):
     raise SystemExit(128 + signum)  # unwinds through finally blocks and atexit
 
 
+def _kill_inside(ns):
+    """Kills what still runs in `ns`: only a lab started processes there."""
+    for pid in run(["ip", "netns", "pids", ns], check=False).stdout.split():
+        try:
+            os.kill(int(pid), signal.SIGKILL)
+        except (ProcessLookupError, ValueError):
+            pass
+
+
 def delete_stale_namespaces():
-    """Deletes lab namespaces of runs whose process is gone (killed with SIGKILL)."""
+    """Deletes lab namespaces (and their processes) of runs whose process is gone (killed with SIGKILL)."""
     for line in run(["ip", "netns", "list"], check=False).stdout.splitlines():
         m = re.match(r"^(%s(\d+)-\w+)" % re.escape(PREFIX), line)
         if m and not _pid_alive(int(m.group(2))):
+            _kill_inside(m.group(1))
             run(["ip", "netns", "del", m.group(1)], check=False)
 
 
@@ -239,13 +246,13 @@ def stop(proc, sig=signal.SIGTERM, timeout=30):
 class Tcpdump:
     """tcpdump writing every frame of `dev` in `ns` to `path` (the first `snaplen` bytes)."""
 
-    def __init__(self, lab, ns, dev, path, cpu=None, snaplen=256, buffer_kib=131072):
+    def __init__(self, owner, ns, dev, path, cpu=None, snaplen=256, buffer_kib=131072):
         self.path = path
         self.err_path = path + ".stderr"
         self.err = open(self.err_path, "w")
-        self.proc = lab.start(ns, ["tcpdump", "-n", "-i", dev, "-w", path, "-s", str(snaplen),
+        self.proc = owner.start(ns, ["tcpdump", "-n", "-i", dev, "-w", path, "-s", str(snaplen),
                                    "--immediate-mode", "-B", str(buffer_kib)],
-                              cpu=cpu, stdout=subprocess.DEVNULL, stderr=self.err)
+                                cpu=cpu, stdout=subprocess.DEVNULL, stderr=self.err)
         wait_for(lambda: "listening on" in self.stderr() or self.proc.poll() is not None, 20,
                  "tcpdump to listen on " + dev)
         if self.proc.poll() is not None:
@@ -272,9 +279,13 @@ class Tcpdump:
 def af_packet_vdev(iface, framesz=2048, framecnt=512, blocksz=4096):
     """net_af_packet devargs (DPDK 22.11: iface, qpairs, blocksz, framesz, framecnt, qdisc_bypass).
 
+    The kernel wants blocksz a multiple of the page size holding whole frames,
+    and framecnt = (blocksz // framesz) * number of blocks (else the PMD's
+    probe fails with "could not set PACKET_RX_RING ... Invalid argument").
     The PMD copies each ring frame into ONE mbuf and refuses (ENOMEM at RX
-    queue setup) a frame size whose data area exceeds the mbuf data room;
-    the kernel cuts a packet longer than the ring frame to fit it.
+    queue setup) a frame size whose data area (framesz - 32) exceeds the mbuf
+    data room; the kernel cuts a packet longer than the ring frame to fit it.
+    The ring is framecnt * framesz bytes of kernel memory.
     """
     return "net_af_packet0,iface=%s,qpairs=1,blocksz=%d,framesz=%d,framecnt=%d" % (
         iface, blocksz, framesz, framecnt)
@@ -293,7 +304,7 @@ def af_packet_max_frame(framesz):
 class Collector:
     """vxcollector running inside the collector namespace on one lcore."""
 
-    def __init__(self, lab, binary, outdir, lanes, vdev, lcore, extra=()):
+    def __init__(self, owner, binary, outdir, lanes, vdev, lcore, extra=()):
         os.makedirs(outdir, exist_ok=True)
         self.outdir = outdir
         self.out_path = os.path.join(outdir, "collector.stdout")
@@ -307,7 +318,7 @@ class Collector:
         self.out = open(self.out_path, "w")
         self.err = open(self.err_path, "w")
         self.t0 = time.monotonic()
-        self.proc = lab.start(lab.collector, self.args, stdout=self.out, stderr=self.err)
+        self.proc = owner.start(owner.collector, self.args, stdout=self.out, stderr=self.err)
 
     def stderr(self):
         with open(self.err_path) as f:
@@ -318,7 +329,7 @@ class Collector:
             return f.read()
 
     def wait_started(self, timeout=60):
-        """Until the port is set up (the af_packet socket exists from the vdev probe on)."""
+        """Until the collector logs that its port is set up (its af_packet ring exists from the probe on)."""
         wait_for(lambda: "RX queue(s)" in self.stderr() or self.proc.poll() is not None, timeout,
                  "vxcollector to start its port")
         if self.proc.poll() is not None:
@@ -331,9 +342,8 @@ class Collector:
     def resume(self):
         self.proc.send_signal(signal.SIGCONT)
 
-    def stop(self, timeout=60):
+    def stop(self, timeout=30):
         """SIGTERM, wait; returns a vxc.Run with the summary."""
-        import vxc  # noqa: E402 (sibling helper module)
         rc = stop(self.proc, signal.SIGTERM, timeout=timeout)
         self.out.close()
         self.err.close()
