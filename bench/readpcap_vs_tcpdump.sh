@@ -1,0 +1,178 @@
+#!/bin/bash
+# Replaying a capture: vxcollector --read-pcap against tcpdump on the same feed,
+# in the same run, and vxcollector's peak RSS for a 1M- and a 10M-frame feed.
+#
+#   bench/readpcap_vs_tcpdump.sh [--build DIR] [--runs N] [--json FILE]
+#
+# Feeds are written by `vxbench --write-pcap` (the frames vxbench sends):
+#   mixed: 2 data segments (1448 B payload, 1564-1604 B frames) : 1 bare ACK (116-156 B)
+#   small: the same with a 64 B payload (~150 B frames on average)
+# Timed commands (wall clock from date +%s%N, peak RSS from /usr/bin/time -v), median of N runs,
+# interleaved so that a slow moment of the machine hits every tool alike:
+#   vxcollector --read-pcap FEED --output-dir OUT --http-listen none   (snaplen 128 of the inner frame)
+#   tcpdump -r FEED -w OUT/y.pcap                                      (whole frames)
+#   tcpdump -r FEED -s 128 -w OUT/y.pcap      (tcpdump 4.99 ignores -s when reading a file: whole frames)
+#   editcap -F pcap -s 128 FEED OUT/y.pcap     (the peer that does truncate: 128 bytes of the outer frame)
+#   tcpdump -r FEED -w /dev/null               (one libpcap read pass, reference)
+# vxcollector's snaplen 128 counts from the inner frame (records of 16 + up to 128 bytes).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=$ROOT/build-bench
+RUNS=5
+JSON=
+while [ $# -gt 0 ]; do
+  case $1 in
+    --build) BUILD=$2; shift 2 ;;
+    --runs) RUNS=$2; shift 2 ;;
+    --json) JSON=$2; shift 2 ;;
+    *) echo "usage: $0 [--build DIR] [--runs N] [--json FILE]" >&2; exit 2 ;;
+  esac
+done
+VXC=$BUILD/collector/vxcollector
+VXB=$BUILD/bench/vxbench
+if [ ! -x "$VXC" ] || [ ! -x "$VXB" ]; then ninja -C "$BUILD" collector/vxcollector bench/vxbench; fi
+[ -x /usr/bin/time ] || apt-get install -y time >/dev/null
+for tool in tcpdump editcap capinfos; do
+  command -v $tool >/dev/null || { echo "$tool missing" >&2; exit 1; }
+done
+
+# Feeds: mixed 1M ~1.1 GB, small 1M ~0.17 GB, small 10M ~1.7 GB; outputs up to ~1.5 GB at a time.
+NEED_MB=6000
+avail_mb() { df -Pm "$1" | awk 'NR == 2 { print $4 }'; }
+BASE=/dev/shm
+if [ "$(avail_mb /dev/shm)" -lt $NEED_MB ]; then BASE=/tmp; fi
+if [ "$(avail_mb $BASE)" -lt $NEED_MB ]; then echo "need ${NEED_MB} MB free in /dev/shm or /tmp" >&2; exit 1; fi
+WORK=$(mktemp -d "$BASE/vxbench-replay.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+OUT=$WORK/out
+LOG=$WORK/log
+
+ns_now() { date +%s%N; }
+
+# run NAME CMD...: runs once with a fresh output dir; sets ELAPSED (s) and RSS_KB.
+run() {
+  rm -rf "$OUT"
+  mkdir -p "$OUT"
+  local t0 t1
+  t0=$(ns_now)
+  if ! /usr/bin/time -v -o "$WORK/time" "$@" >"$LOG.out" 2>"$LOG.err"; then
+    echo "FAILED: $*" >&2
+    tail -5 "$LOG.err" >&2
+    exit 1
+  fi
+  t1=$(ns_now)
+  ELAPSED=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
+  RSS_KB=$(awk -F': ' '/Maximum resident set size/ { print $2 }' "$WORK/time")
+  OUT_BYTES=$(du -sb "$OUT" | awk '{ print $1 }')
+}
+
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+minimum() { tr ' ' '\n' | grep -v '^$' | sort -g | head -1; }
+maximum() { tr ' ' '\n' | grep -v '^$' | sort -g | tail -1; }
+
+# vxcollector must have written every frame (its exit summary is one JSON line).
+check_vxc() {
+  local frames=$1 written
+  written=$(grep -o '"written":[0-9]*' "$LOG.out" | head -1 | cut -d: -f2)
+  if [ "$written" != "$frames" ]; then
+    echo "vxcollector wrote ${written:-?} of $frames frames:" >&2
+    cat "$LOG.out" >&2
+    exit 1
+  fi
+}
+
+echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores, $(uname -r); load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "work dir: $WORK ($(df -h --output=fstype "$BASE" | tail -1 | tr -d ' '))"
+echo "$("$VXC" --version 2>/dev/null | head -1 || true); $(tcpdump --version 2>&1 | head -1); $(tcpdump --version 2>&1 | sed -n 2p); $(editcap --version | head -1)"
+
+declare -A FRAMES
+make_feed() {  # name frames payload
+  local t0 t1
+  t0=$(ns_now)
+  "$VXB" --write-pcap "$WORK/$1.pcap" --frames "$2" --payload "$3"
+  t1=$(ns_now)
+  local n
+  n=$(capinfos -c -M "$WORK/$1.pcap" | awk -F': *' '/Number of packets/ { print $2 }')
+  if [ "$n" != "$2" ]; then echo "capinfos counts $n frames in $1, expected $2" >&2; exit 1; fi
+  FRAMES[$1]=$2
+  printf 'feed %-10s %9d frames %7.0f MB (written in %.1f s, capinfos agrees)\n' "$1" "$2" \
+    "$(stat -c %s "$WORK/$1.pcap" | awk '{ print $1 / 1e6 }')" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print (b - a) / 1e9 }')"
+}
+make_feed mixed-1m 1000000 1448
+make_feed small-1m 1000000 64
+make_feed small-1k 1000 64
+
+TOOLS=(vxcollector tcpdump tcpdump-s128 editcap-s128 tcpdump-null)
+tool_cmd() {  # tool feed
+  local feed=$WORK/$2.pcap
+  case $1 in
+    vxcollector) echo "$VXC --read-pcap $feed --output-dir $OUT --http-listen none" ;;
+    tcpdump) echo "tcpdump -r $feed -w $OUT/y.pcap" ;;
+    tcpdump-s128) echo "tcpdump -r $feed -s 128 -w $OUT/y.pcap" ;;
+    editcap-s128) echo "editcap -F pcap -s 128 $feed $OUT/y.pcap" ;;
+    tcpdump-null) echo "tcpdump -r $feed -w /dev/null" ;;
+  esac
+}
+
+declare -A TIMES RSS OUTB
+for feed in mixed-1m small-1m small-1k; do
+  for ((i = 1; i <= RUNS; i++)); do
+    for tool in "${TOOLS[@]}"; do
+      # shellcheck disable=SC2046
+      run $(tool_cmd "$tool" "$feed")
+      if [ "$tool" = vxcollector ]; then check_vxc "${FRAMES[$feed]}"; fi
+      TIMES[$feed/$tool]+="$ELAPSED "
+      RSS[$feed/$tool]+="$RSS_KB "
+      OUTB[$feed/$tool]=$OUT_BYTES
+    done
+  done
+done
+
+echo
+echo "Replay, $RUNS runs each (interleaved), wall clock incl. process start:"
+printf '%-10s %-13s %8s %8s %8s %9s %9s %9s %9s\n' feed tool median_s min_s max_s Mframes/s feed_MB/s out_MB RSS_MiB
+JSON_ROWS=()
+for feed in mixed-1m small-1m small-1k; do
+  feed_mb=$(stat -c %s "$WORK/$feed.pcap" | awk '{ print $1 / 1e6 }')
+  for tool in "${TOOLS[@]}"; do
+    med=$(echo "${TIMES[$feed/$tool]}" | median)
+    lo=$(echo "${TIMES[$feed/$tool]}" | minimum)
+    hi=$(echo "${TIMES[$feed/$tool]}" | maximum)
+    rss=$(echo "${RSS[$feed/$tool]}" | median)
+    read -r mfps mbps outmb rssmb < <(awk -v f="${FRAMES[$feed]}" -v m="$med" -v fm="$feed_mb" -v o="${OUTB[$feed/$tool]}" -v r="$rss" \
+      'BEGIN { printf "%.3f %.0f %.1f %.1f\n", f / m / 1e6, fm / m, o / 1e6, r / 1024 }')
+    printf '%-10s %-13s %8.3f %8.3f %8.3f %9s %9s %9s %9s\n' "$feed" "$tool" "$med" "$lo" "$hi" "$mfps" "$mbps" "$outmb" "$rssmb"
+    JSON_ROWS+=("{\"feed\": \"$feed\", \"frames\": ${FRAMES[$feed]}, \"tool\": \"$tool\", \"runs_s\": [$(echo "${TIMES[$feed/$tool]}" | xargs | tr ' ' ',')], \"median_s\": $med, \"mframes_per_s\": $mfps, \"output_bytes\": ${OUTB[$feed/$tool]}, \"peak_rss_kib\": $rss}")
+  done
+done
+
+# Peak RSS against feed size: the replay streams, so it should not grow with the feed.
+rm -f "$WORK/mixed-1m.pcap"
+make_feed small-10m 10000000 64
+echo
+echo "vxcollector --read-pcap peak RSS (/usr/bin/time -v), one run each:"
+printf '%-10s %10s %9s %9s %9s\n' feed frames wall_s Mframes/s RSS_MiB
+RSS_ROWS=()
+for feed in small-1m small-10m; do
+  # shellcheck disable=SC2046
+  run $(tool_cmd vxcollector "$feed")
+  check_vxc "${FRAMES[$feed]}"
+  printf '%-10s %10d %9.3f %9.3f %9.1f\n' "$feed" "${FRAMES[$feed]}" "$ELAPSED" \
+    "$(awk -v f="${FRAMES[$feed]}" -v m="$ELAPSED" 'BEGIN { print f / m / 1e6 }')" "$(awk -v r="$RSS_KB" 'BEGIN { print r / 1024 }')"
+  RSS_ROWS+=("{\"feed\": \"$feed\", \"frames\": ${FRAMES[$feed]}, \"wall_s\": $ELAPSED, \"peak_rss_kib\": $RSS_KB}")
+done
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+if [ -n "$JSON" ]; then
+  {
+    echo "{\"machine\": {\"cpu\": \"$(lscpu | sed -n 's/^Model name: *//p')\", \"cores\": $(nproc), \"kernel\": \"$(uname -r)\"},"
+    echo " \"work_fs\": \"$BASE\", \"runs\": $RUNS,"
+    echo " \"replay\": ["
+    (IFS=$'\n'; echo "${JSON_ROWS[*]}" | sed '$!s/$/,/')
+    echo " ],"
+    echo " \"rss\": ["
+    (IFS=$'\n'; echo "${RSS_ROWS[*]}" | sed '$!s/$/,/')
+    echo " ]}"
+  } >"$JSON"
+fi
