@@ -160,7 +160,7 @@ CommandResult run(const std::string& command) {
 class PromtoolTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (access("/usr/bin/promtool", X_OK) != 0) GTEST_SKIP() << "promtool not installed";
+    ASSERT_EQ(access("/usr/bin/promtool", X_OK), 0) << "promtool not installed (deploy/setup-debian.sh)";
     file_ = std::filesystem::temp_directory_path() /
             ("vxc_exposition_" + std::to_string(getpid()) + "_" +
              ::testing::UnitTest::GetInstance()->current_test_info()->name() + ".prom");

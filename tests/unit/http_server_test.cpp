@@ -145,7 +145,7 @@ TEST_F(HttpServerTest, DefaultContentTypeAndQueryStringIgnored) {
 }
 
 TEST_F(HttpServerTest, CurlAsClient) {
-  if (access("/usr/bin/curl", X_OK) != 0) GTEST_SKIP() << "curl not installed";
+  ASSERT_EQ(access("/usr/bin/curl", X_OK), 0) << "curl not installed (deploy/setup-debian.sh)";
   const std::string command =
       "/usr/bin/curl -sS --max-time 5 -o - -w '|%{http_code}|%{content_type}' "
       "http://127.0.0.1:" +
