@@ -331,6 +331,7 @@ int run_collector(const Options& o) {
       }
     });
 
+    pthread_setname_np(control.native_handle(), "vxc-control");
     pipeline.run();  // returns once stopped and drained
     for (auto& w : writers) w->join();
     control_exit.store(true);

@@ -1,5 +1,6 @@
 #include "writer.h"
 
+#include <pthread.h>
 #include <rte_ring.h>
 #include <spdlog/spdlog.h>
 
@@ -36,6 +37,8 @@ Writer::Writer(Pipeline& pipeline, uint16_t worker, std::filesystem::path output
       files_(pipeline.config().max_lanes),
       completed_published_(pipeline.config().max_lanes, 0) {
   thread_ = std::thread([this] { run(); });
+  // Named so that top, /proc and the tests can tell the writers apart.
+  pthread_setname_np(thread_.native_handle(), ("vxc-writer-" + std::to_string(worker)).c_str());
 }
 
 Writer::~Writer() { join(); }

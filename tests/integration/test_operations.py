@@ -214,10 +214,10 @@ def worker_run(F, binary, feed, frames, work, label, workers, lcores, extra, by_
         eal = [(c, cpus) for _, c, _, cpus in threads if c.startswith("rte-worker-")]
         print("  %s: EAL lcore threads (name, CPUs allowed): %s" % (label, eal))
         F.equal(len(eal), workers, label + ": EAL started one worker lcore thread per worker")
-        # Writer threads are the unnamed ones that wrote; they start in worker
-        # order. Each must have written exactly its lanes' bytes (file headers
-        # included): the .part files of the lanes worker_for_vni gives it.
-        writers = [w for tid, c, w, _ in threads if c == "vxcollector" and tid != live.proc.pid and w > 0]
+        # Writer threads are named vxc-writer-<worker>. Each must have written
+        # exactly its lanes' bytes (file headers included): the .part files of
+        # the lanes worker_for_vni gives it.
+        writers = [w for _, c, w, _ in sorted(threads, key=lambda t: t[1]) if c.startswith("vxc-writer-")]
         want = [0] * workers
         owners = {}
         for vni in by_vni:
