@@ -188,7 +188,7 @@ class Lab:
             raise RuntimeError("%s: exit %d: %s" % (" ".join(args), p.returncode, (p.stderr or p.stdout)[-2000:]))
         return p
 
-    def wait_listening(self, ns, port, timeout=20):
+    def wait_listening(self, ns, port, timeout=90):
         wait_for(lambda: self.run_in(ns, ["ss", "-Hltn", "sport = :%d" % port], check=False).stdout.strip(),
                  timeout, "a TCP listener on port %d in %s" % (port, ns))
 
@@ -253,7 +253,7 @@ class Tcpdump:
         self.proc = owner.start(ns, ["tcpdump", "-n", "-i", dev, "-w", path, "-s", str(snaplen),
                                    "--immediate-mode", "-B", str(buffer_kib)],
                                 cpu=cpu, stdout=subprocess.DEVNULL, stderr=self.err)
-        wait_for(lambda: "listening on" in self.stderr() or self.proc.poll() is not None, 20,
+        wait_for(lambda: "listening on" in self.stderr() or self.proc.poll() is not None, 90,
                  "tcpdump to listen on " + dev)
         if self.proc.poll() is not None:
             raise RuntimeError("tcpdump exited: " + self.stderr())
