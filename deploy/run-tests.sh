@@ -11,10 +11,12 @@ meson test -C build --print-errorlogs --num-processes 2 "$@"
 tests/fuzz/run.sh build-fuzz "${VXC_FUZZ_SECONDS:-60}"
 tests/fuzz/sanitize.sh build-sanitize
 # One closing line over every meson test run above (main build and sanitized build).
-/usr/bin/python3 - build/meson-logs/testlog.json build-sanitize/meson-logs/testlog.json <<'PY'
+/usr/bin/python3 - build/meson-logs/testlog.json build-sanitize/meson-logs/*.json <<'PY'
 import json, sys
 passed = failed = 0
 for path in sys.argv[1:]:
+    if not path.endswith(".json"):
+        continue
     for line in open(path):
         r = json.loads(line)
         if r.get("result") == "OK":
