@@ -228,9 +228,9 @@ int generator_main(void* arg) {
   const uint64_t rearm = rearm_template();
   const size_t data_offset =
       sizeof(rte_mbuf) + rte_pktmbuf_priv_size(g.pool) + RTE_PKTMBUF_HEADROOM;
-  rte_mbuf* bursts_[2][kBurst];
-  rte_mbuf** cur = bursts_[0];
-  rte_mbuf** ahead = bursts_[1];
+  rte_mbuf* burst_pair[2][kBurst];
+  rte_mbuf** cur = burst_pair[0];
+  rte_mbuf** ahead = burst_pair[1];
   uint32_t next = 0;
   uint64_t packets = 0, bursts = 0, stalls = 0, nomem = 0;
   bool have_ahead = prepare_burst(g, ahead, next, data_offset);
@@ -727,8 +727,10 @@ double mpps(uint64_t packets, double seconds) {
 
 struct Row {
   CaseSpec spec;
-  CaseResult r;                // the run with the median rx rate
-  std::vector<double> rx_all;  // rx Mpps of every run, ascending
+  CaseResult r;                  // the clean run with the median rx rate
+  std::vector<double> rx_all;    // rx Mpps of the clean runs, ascending
+  size_t clean = 0;              // runs that other processes did not disturb
+  std::vector<CaseResult> runs;  // all of them
   double gen_mpps() const { return mpps(r.gen_packets, r.seconds); }
   double rx_mpps() const { return mpps(r.consumed, r.seconds); }
   double stall_share() const {
@@ -749,16 +751,27 @@ struct Row {
   }
 };
 
-// The run with the median rx rate stands for the case; a failed run stands
-// for it if there is one.
-Row median_row(const CaseSpec& spec, std::vector<CaseResult> runs) {
+// The clean run (other processes quiet) with the median rx rate stands for
+// the case; with no clean run, the least disturbed one. A failed run stands
+// for the case if there is one.
+Row median_row(const CaseSpec& spec, const std::vector<CaseResult>& runs) {
   for (const CaseResult& r : runs)
-    if (!r.ok) return {spec, r, {}};
-  std::sort(runs.begin(), runs.end(), [](const CaseResult& a, const CaseResult& b) {
+    if (!r.ok) return {spec, r, {}, 0, runs};
+  std::vector<CaseResult> clean;
+  for (const CaseResult& r : runs)
+    if (r.other_cpu <= kNoisy) clean.push_back(r);
+  if (clean.empty())
+    clean.push_back(*std::min_element(runs.begin(), runs.end(), [](const auto& a, const auto& b) {
+      return a.other_cpu < b.other_cpu;
+    }));
+  std::sort(clean.begin(), clean.end(), [](const CaseResult& a, const CaseResult& b) {
     return mpps(a.consumed, a.seconds) < mpps(b.consumed, b.seconds);
   });
-  Row row{spec, runs[runs.size() / 2], {}};
-  for (const CaseResult& r : runs) row.rx_all.push_back(mpps(r.consumed, r.seconds));
+  Row row{spec, clean[clean.size() / 2], {}, 0, runs};
+  for (const CaseResult& r : clean) {
+    row.rx_all.push_back(mpps(r.consumed, r.seconds));
+    if (r.other_cpu <= kNoisy) ++row.clean;
+  }
   return row;
 }
 
@@ -794,7 +807,8 @@ void print_report(const Options& o, const std::vector<Row>& rows) {
   std::printf("vxbench: %s, %u cores, Linux %s, %s, %s build\n", cpu_model().c_str(),
               std::thread::hardware_concurrency(), u.release, rte_version(), VXB_BUILDTYPE);
   std::printf(
-      "each case: %u run(s), each in its own process, the median run shown; %.1f s window "
+      "each case: %u run(s), each in its own process; shown: the median of the runs other "
+      "processes left alone\n(rx clean runs: their min-max/count); %.1f s window "
       "after %.1f s warm-up;\nport net_ring over an "
       "rte_ring of %u;\ngenerator on lcore 1 (core 1), consumer on lcore 0 (core 0); "
       "frames: VXLAN, 2 data segments (1448 B payload) : 1 bare ACK,\n1/4 outer IPv6, "
@@ -807,7 +821,7 @@ void print_report(const Options& o, const std::vector<Row>& rows) {
               "filter", "gen", "rx", "rx", "written", "written", "ns/pkt", "ns/pkt", "% of",
               "bound");
   std::printf("%-21s %5s %5s %-6s %8s %8s %13s %8s %9s %7s %7s %7s\n", "", "", "", "", "Mpps",
-              "Mpps", "min-max", "Mpps", "MB/s", "wall", "lcore", "ceil b");
+              "Mpps", "clean runs", "Mpps", "MB/s", "wall", "lcore", "ceil b");
   for (const Row& row : rows) {
     const CaseResult& r = row.r;
     if (!r.ok) {
@@ -829,7 +843,8 @@ void print_report(const Options& o, const std::vector<Row>& rows) {
       std::snprintf(lcore, sizeof lcore, "%.1f", lcore_ns(row));
     }
     char range[32];
-    std::snprintf(range, sizeof range, "%.2f-%.2f", row.rx_all.front(), row.rx_all.back());
+    std::snprintf(range, sizeof range, "%.2f-%.2f/%zu", row.rx_all.front(), row.rx_all.back(),
+                  row.clean);
     std::printf("%-21s %5s %5s %-6s %8.3f %8.3f %13s %8s %9s %7s %7s %7s  %s\n",
                 row.spec.name.c_str(), pipe ? std::to_string(row.spec.lanes).c_str() : "-",
                 snap_text(row.spec).c_str(),
@@ -923,8 +938,11 @@ void write_json(const Options& o, const std::vector<Row>& rows) {
           << ", \"lanes\": " << row.spec.lanes << ", \"snaplen\": " << row.spec.snaplen
           << ", \"filter\": \"" << json_escape(row.spec.filter) << "\"";
     out << ", \"seconds\": " << r.seconds << ", \"generator_mpps\": " << row.gen_mpps()
-        << ", \"rx_mpps\": " << row.rx_mpps() << ", \"rx_mpps_runs\": [";
-    for (size_t k = 0; k < row.rx_all.size(); ++k) out << (k ? ", " : "") << row.rx_all[k];
+        << ", \"rx_mpps\": " << row.rx_mpps() << ", \"clean_runs\": " << row.clean
+        << ", \"runs\": [";
+    for (size_t k = 0; k < row.runs.size(); ++k)
+      out << (k ? ", " : "") << "{\"rx_mpps\": " << mpps(row.runs[k].consumed, row.runs[k].seconds)
+          << ", \"cpu_other_processes\": " << row.runs[k].other_cpu << "}";
     out << "], \"generator_stall_share\": " << row.stall_share()
         << ", \"generator_nomem\": " << r.gen_nomem
         << ", \"generator_bytes_per_packet\": " << r.gen_bytes_per_packet
