@@ -2,7 +2,8 @@
 # Replaying a capture: vxcollector --read-pcap against tcpdump on the same feed,
 # in the same run, and vxcollector's peak RSS for a 1M- and a 10M-frame feed.
 #
-#   bench/readpcap_vs_tcpdump.sh [--build DIR] [--runs N] [--json FILE]
+#   bench/readpcap_vs_tcpdump.sh [--build DIR] [--runs N] [--json FILE] [--scale K]
+#   (--scale K divides every feed's frame count by K: for trying the script out)
 #
 # Feeds are written by `vxbench --write-pcap` (the frames vxbench sends):
 #   mixed: 2 data segments (1448 B payload, 1564-1604 B frames) : 1 bare ACK (116-156 B)
@@ -21,12 +22,14 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=$ROOT/build-bench
 RUNS=5
 JSON=
+SCALE=1
 while [ $# -gt 0 ]; do
   case $1 in
     --build) BUILD=$2; shift 2 ;;
     --runs) RUNS=$2; shift 2 ;;
     --json) JSON=$2; shift 2 ;;
-    *) echo "usage: $0 [--build DIR] [--runs N] [--json FILE]" >&2; exit 2 ;;
+    --scale) SCALE=$2; shift 2 ;;
+    *) echo "usage: $0 [--build DIR] [--runs N] [--json FILE] [--scale K]" >&2; exit 2 ;;
   esac
 done
 VXC=$BUILD/collector/vxcollector
@@ -49,12 +52,16 @@ OUT=$WORK/out
 LOG=$WORK/log
 
 ns_now() { date +%s%N; }
+# Busy CPU seconds of the whole machine (all but idle and iowait).
+busy_s() { awk '/^cpu / { print ($2 + $3 + $4 + $7 + $8 + $9) / 100; exit }' /proc/stat; }
 
-# run NAME CMD...: runs once with a fresh output dir; sets ELAPSED (s) and RSS_KB.
+# run CMD...: runs once with a fresh output dir; sets ELAPSED (s), RSS_KB, OUT_BYTES and
+# OTHER (CPU other processes took meanwhile, % of one core).
 run() {
   rm -rf "$OUT"
   mkdir -p "$OUT"
-  local t0 t1
+  local t0 t1 b0 b1
+  b0=$(busy_s)
   t0=$(ns_now)
   if ! /usr/bin/time -v -o "$WORK/time" "$@" >"$LOG.out" 2>"$LOG.err"; then
     echo "FAILED: $*" >&2
@@ -62,14 +69,18 @@ run() {
     exit 1
   fi
   t1=$(ns_now)
+  b1=$(busy_s)
   ELAPSED=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
   RSS_KB=$(awk -F': ' '/Maximum resident set size/ { print $2 }' "$WORK/time")
   OUT_BYTES=$(du -sb "$OUT" | awk '{ print $1 }')
+  OTHER=$(awk -F': ' -v b0="$b0" -v b1="$b1" -v e="$ELAPSED" '
+    /User time|System time/ { own += $2 }
+    END { o = (b1 - b0 - own) / e * 100; if (e < 0.3) print "-"; else printf "%.0f", o < 0 ? 0 : o }' "$WORK/time")
 }
 
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 minimum() { tr ' ' '\n' | grep -v '^$' | sort -g | head -1; }
-maximum() { tr ' ' '\n' | grep -v '^$' | sort -g | tail -1; }
+maximum() { tr ' ' '\n' | { grep -v '^-*$' || true; } | sort -g | tail -1; }
 
 # vxcollector must have written every frame (its exit summary is one JSON line).
 check_vxc() {
@@ -89,6 +100,8 @@ echo "$("$VXC" --version 2>/dev/null | head -1 || true); $(tcpdump --version 2>&
 declare -A FRAMES
 make_feed() {  # name frames payload
   local t0 t1
+  set -- "$1" $(($2 / SCALE)) "$3" b0 b1
+  b0=$(busy_s)
   t0=$(ns_now)
   "$VXB" --write-pcap "$WORK/$1.pcap" --frames "$2" --payload "$3"
   t1=$(ns_now)
@@ -115,7 +128,7 @@ tool_cmd() {  # tool feed
   esac
 }
 
-declare -A TIMES RSS OUTB
+declare -A TIMES RSS OUTB NOISE
 for feed in mixed-1m small-1m small-1k; do
   for ((i = 1; i <= RUNS; i++)); do
     for tool in "${TOOLS[@]}"; do
@@ -124,6 +137,7 @@ for feed in mixed-1m small-1m small-1k; do
       if [ "$tool" = vxcollector ]; then check_vxc "${FRAMES[$feed]}"; fi
       TIMES[$feed/$tool]+="$ELAPSED "
       RSS[$feed/$tool]+="$RSS_KB "
+      NOISE[$feed/$tool]+="$OTHER "
       OUTB[$feed/$tool]=$OUT_BYTES
     done
   done
@@ -131,7 +145,7 @@ done
 
 echo
 echo "Replay, $RUNS runs each (interleaved), wall clock incl. process start:"
-printf '%-10s %-13s %8s %8s %8s %9s %9s %9s %9s\n' feed tool median_s min_s max_s Mframes/s feed_MB/s out_MB RSS_MiB
+printf '%-10s %-13s %8s %8s %8s %9s %9s %9s %9s %8s\n' feed tool median_s min_s max_s Mframes/s feed_MB/s out_MB RSS_MiB other%
 JSON_ROWS=()
 for feed in mixed-1m small-1m small-1k; do
   feed_mb=$(stat -c %s "$WORK/$feed.pcap" | awk '{ print $1 / 1e6 }')
@@ -142,8 +156,10 @@ for feed in mixed-1m small-1m small-1k; do
     rss=$(echo "${RSS[$feed/$tool]}" | median)
     read -r mfps mbps outmb rssmb < <(awk -v f="${FRAMES[$feed]}" -v m="$med" -v fm="$feed_mb" -v o="${OUTB[$feed/$tool]}" -v r="$rss" \
       'BEGIN { printf "%.3f %.0f %.1f %.1f\n", f / m / 1e6, fm / m, o / 1e6, r / 1024 }')
-    printf '%-10s %-13s %8.3f %8.3f %8.3f %9s %9s %9s %9s\n' "$feed" "$tool" "$med" "$lo" "$hi" "$mfps" "$mbps" "$outmb" "$rssmb"
-    JSON_ROWS+=("{\"feed\": \"$feed\", \"frames\": ${FRAMES[$feed]}, \"tool\": \"$tool\", \"runs_s\": [$(echo "${TIMES[$feed/$tool]}" | xargs | tr ' ' ',')], \"median_s\": $med, \"mframes_per_s\": $mfps, \"output_bytes\": ${OUTB[$feed/$tool]}, \"peak_rss_kib\": $rss}")
+    noise=$(echo "${NOISE[$feed/$tool]}" | maximum)
+    noise=${noise:--}
+    printf '%-10s %-13s %8.3f %8.3f %8.3f %9s %9s %9s %9s %8s\n' "$feed" "$tool" "$med" "$lo" "$hi" "$mfps" "$mbps" "$outmb" "$rssmb" "$noise"
+    JSON_ROWS+=("{\"feed\": \"$feed\", \"frames\": ${FRAMES[$feed]}, \"tool\": \"$tool\", \"runs_s\": [$(echo "${TIMES[$feed/$tool]}" | xargs | tr ' ' ',')], \"median_s\": $med, \"other_cpu_percent_max\": $([ "$noise" = - ] && echo null || echo "$noise"), \"mframes_per_s\": $mfps, \"output_bytes\": ${OUTB[$feed/$tool]}, \"peak_rss_kib\": $rss}")
   done
 done
 
@@ -152,16 +168,18 @@ rm -f "$WORK/mixed-1m.pcap"
 make_feed small-10m 10000000 64
 echo
 echo "vxcollector --read-pcap peak RSS (/usr/bin/time -v), one run each:"
-printf '%-10s %10s %9s %9s %9s\n' feed frames wall_s Mframes/s RSS_MiB
+printf '%-10s %10s %9s %9s %9s %8s\n' feed frames wall_s Mframes/s RSS_MiB other%
 RSS_ROWS=()
 for feed in small-1m small-10m; do
   # shellcheck disable=SC2046
   run $(tool_cmd vxcollector "$feed")
   check_vxc "${FRAMES[$feed]}"
-  printf '%-10s %10d %9.3f %9.3f %9.1f\n' "$feed" "${FRAMES[$feed]}" "$ELAPSED" \
-    "$(awk -v f="${FRAMES[$feed]}" -v m="$ELAPSED" 'BEGIN { print f / m / 1e6 }')" "$(awk -v r="$RSS_KB" 'BEGIN { print r / 1024 }')"
+  printf '%-10s %10d %9.3f %9.3f %9.1f %8s\n' "$feed" "${FRAMES[$feed]}" "$ELAPSED" \
+    "$(awk -v f="${FRAMES[$feed]}" -v m="$ELAPSED" 'BEGIN { print f / m / 1e6 }')" "$(awk -v r="$RSS_KB" 'BEGIN { print r / 1024 }')" "$OTHER"
   RSS_ROWS+=("{\"feed\": \"$feed\", \"frames\": ${FRAMES[$feed]}, \"wall_s\": $ELAPSED, \"peak_rss_kib\": $RSS_KB}")
 done
+echo "other%: CPU other processes took during a run, % of one core (replay table: the highest of the runs;"
+echo "/proc/stat counts 10 ms ticks, so runs under 0.3 s show -)."
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 if [ -n "$JSON" ]; then

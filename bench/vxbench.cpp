@@ -93,7 +93,7 @@ enum class Kind : uint8_t { generator, ceiling_rx, ceiling_copy, pipeline };
 enum class Variant : uint8_t {
   none,
   writer_core1,  // the Writer thread pinned to core 1 (it inherits core 0 otherwise)
-  small_mbufs,   // 4095 mbufs instead of 32767: the pool fits in the L3 cache
+  small_mbufs,   // 4095 mbufs instead of 32767 (~9 MB: fits a 32 MiB L3)
   small_blocks,  // 8 MiB of write blocks instead of 64 MiB
   small_pools,   // both
 };
@@ -123,8 +123,7 @@ struct CaseResult {
   double consumer_cpu = 0;   // lcore 0: the consumer loop / the Pipeline's RX lcore
   double generator_cpu = 0;  // lcore 1
   double writer_cpu = 0;     // the Writer thread (pipeline)
-  double other_cpu =
-      0;  // cores' worth of CPU other processes (and the hypervisor) took in the window
+  double other_cpu = 0;      // other processes and the hypervisor
   // Whole run, after the drain.
   uint64_t total_received = 0, total_accounted = 0, files = 0;
   bool accounting_ok = false;
@@ -295,13 +294,16 @@ void ceiling_loop(Ceiling& c) {
   rte_mbuf* pkts[kBurst];
   uint64_t packets = 0, polls = 0, empty = 0;
   for (;;) {
+    // Read before polling: the generator has stopped by then, so an empty
+    // poll after it means the ring is drained.
+    const bool stopping = c.stop.load(std::memory_order_acquire);
     const uint16_t n = rte_eth_rx_burst(c.port, 0, pkts, kBurst);
     ++polls;
     if (n == 0) {
       ++empty;
       c.empty.store(empty, std::memory_order_relaxed);
       c.polls.store(polls, std::memory_order_relaxed);
-      if (c.stop.load(std::memory_order_relaxed)) break;
+      if (stopping) break;
       continue;
     }
     if (c.copy) {
@@ -323,8 +325,8 @@ void ceiling_loop(Ceiling& c) {
 
 // CPU seconds each role's threads used so far. Roles by thread: the main
 // thread is lcore 0 (the consumer), EAL names lcore 1 "rte-worker-1" (the
-// generator); std::threads keep the process name: the writer, and the
-// measuring thread (`self`, left out).
+// generator), the Writer names its thread "vxc-writer-N" (older builds left
+// it with the process name); the measuring thread (`self`) is left out.
 struct ThreadCpu {
   double consumer = 0, generator = 0, writer = 0;
 };
@@ -350,7 +352,7 @@ ThreadCpu thread_cpu_seconds(pid_t self) {
       t.consumer += seconds;
     else if (name.rfind("rte-worker", 0) == 0 || name.rfind("lcore-worker", 0) == 0)
       t.generator += seconds;
-    else if (name == "vxbench")
+    else if (name.rfind("vxc-writer", 0) == 0 || name == "vxbench")
       t.writer += seconds;
   }
   return t;
@@ -518,8 +520,9 @@ void run_ceiling(const Options& o, const CaseSpec& spec, CaseResult& r) {
   });
   ceiling_loop(c);
   timer.join();
-  r.total_received = r.total_accounted = c.packets.load();
-  r.accounting_ok = c.packets.load() == g.packets.load();
+  r.total_received = c.packets.load();   // what the consumer took
+  r.total_accounted = g.packets.load();  // what the generator enqueued
+  r.accounting_ok = r.total_received == r.total_accounted;
   stop_port(c.port);
   rte_ring_free(ring);
   rte_mempool_free(pool);
@@ -747,7 +750,7 @@ struct Row {
     const char* consumer = spec.kind == Kind::pipeline ? "dataplane" : "consumer";
     if (stall_share() >= kSaturated) return std::string(consumer);
     if (stall_share() <= kIdle) return "generator";
-    return "both near limit";
+    return "both";
   }
 };
 
@@ -874,22 +877,24 @@ void print_report(const Options& o, const std::vector<Row>& rows) {
                 tail.c_str());
   }
 
-  std::printf(
-      "\ngen: packets the generator enqueued per s (generator rows: allocated, copied, freed); "
-      "rx: packets lcore 0 took\n(pipeline: received). ns/pkt wall = 1e9 / rx; ns/pkt lcore = the "
-      "lcore 0 thread's CPU time / packets\n(leaves out the time the writer and others ran on core "
-      "0). %% of ceil b = "
-      "rx / ceiling-copy128 rx. bound: generator when it rarely found\nthe ring full (stall <= "
-      "5%%), "
-      "dataplane/consumer when it mostly did (>= 50%%).\nstall: generator bursts that found the "
-      "port ring full; idle: empty polls of the ceiling loop;\ncpu0/cpu1/"
-      "writer: CPU of the lcore 0 thread, the lcore 1 thread, the Writer thread (%% of a core);\n"
-      "other: CPU other processes and the hypervisor took (%% of a core); RSS: the case's peak "
-      "(ru_maxrss). MB = 1e6 B.\n"
-      "diag-*: not vxcollector's configuration: wcore1 pins the Writer thread to core 1 (beside "
-      "the "
-      "generator);\nsmbuf runs with 4095 mbufs (default 32767), sblock with 8 MiB of write blocks "
-      "(default 64 MiB), small with both.\n");
+  std::fputs(
+      "\n"
+      "gen: packets the generator enqueued per s (generator rows: allocated, copied, freed).\n"
+      "rx: packets lcore 0 took (pipeline: received); clean runs: min-max/count of the runs\n"
+      "  other processes left alone.\n"
+      "ns/pkt wall = 1e9 / rx; ns/pkt lcore = the lcore 0 thread's CPU time / packets (leaves\n"
+      "  out the time the writer and others ran on core 0).\n"
+      "% of ceil b = rx / ceiling-copy128 rx.\n"
+      "bound: generator when it rarely found the ring full (stall <= 5%), dataplane/consumer\n"
+      "  when it mostly did (>= 50%), both in between.\n"
+      "stall: generator bursts that found the port ring full; idle: empty polls of the ceiling\n"
+      "  loop; cpu0/cpu1/writer: CPU of the lcore 0 thread, the lcore 1 thread, the Writer thread\n"
+      "  (% of a core); other: CPU other processes and the hypervisor took (% of a core);\n"
+      "  RSS: the case's peak (ru_maxrss). MB = 1e6 B.\n"
+      "diag-*: not vxcollector's configuration: wcore1 pins the Writer thread to core 1 (beside\n"
+      "  the generator); smbuf runs with 4095 mbufs (default 32767), sblock with 8 MiB of write\n"
+      "  blocks (default 64 MiB), small with both.\n",
+      stdout);
 
   std::printf("\nVerdict:\n");
   for (const Row& row : rows) {
@@ -898,8 +903,19 @@ void print_report(const Options& o, const std::vector<Row>& rows) {
       std::printf("  %-21s NOISY: other processes took %.0f%% of a core in the window\n",
                   row.spec.name.c_str(), 100.0 * row.r.other_cpu);
     if (row.spec.kind == Kind::generator) continue;
-    std::printf("  %-21s %s-bound: the generator found the ring full on %.1f%% of its bursts\n",
-                row.spec.name.c_str(), row.bound().c_str(), 100.0 * row.stall_share());
+    const std::string bound = row.bound();
+    std::printf(
+        "  %-21s %s: the generator found the ring full on %.1f%% of its bursts\n",
+        row.spec.name.c_str(),
+        bound == "both" ? "neither side saturated all the time" : (bound + "-bound").c_str(),
+        100.0 * row.stall_share());
+    const uint64_t busy = row.r.drops[static_cast<size_t>(DropReason::writer_busy)];
+    if (busy != 0)
+      std::printf(
+          "  %-21s writer-bound: %.0f%% dropped as writer_busy; the Writer thread had %.0f%% "
+          "of a core\n",
+          "", 100.0 * static_cast<double>(busy) / static_cast<double>(row.r.consumed),
+          100.0 * row.r.writer_cpu);
   }
   if (ceiling_a != nullptr && ceiling_a->bound() == "generator")
     std::printf(
