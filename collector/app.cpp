@@ -4,9 +4,11 @@
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_ethdev.h>
+#include <rte_lcore.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sched.h>
 #include <unistd.h>
 
@@ -16,6 +18,7 @@
 #include <filesystem>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <cstring>
 #include <thread>
 
@@ -24,6 +27,7 @@
 #include "collector/metrics.h"
 #include "collector/pcap_file.h"
 #include "collector/writer.h"
+#include "dataplane/af_packet_stats.h"
 #include "dataplane/pipeline.h"
 #include "dataplane/port.h"
 
@@ -49,6 +53,45 @@ uint64_t count_frames(const std::string& path) {
   if (rc == -1) spdlog::warn("--read-pcap {}: stops after {} frames: {}", path, n, why);
   return n;
 }
+
+// Bytes the collector may still write on the filesystem holding `dir`.
+uint64_t free_bytes(const std::string& dir) {
+  struct statvfs st {};
+  if (statvfs(dir.c_str(), &st) != 0) return 0;
+  return static_cast<uint64_t>(st.f_bavail) * st.f_frsize;
+}
+
+// Threads started while this lives (writers, control, HTTP) run on the CPUs
+// that no EAL lcore is pinned to, or on every allowed CPU when the lcores
+// take them all. Without it they would inherit the main lcore's pinning and
+// take turns with the dataplane on its core.
+class NonLcoreAffinity {
+ public:
+  NonLcoreAffinity() {
+    CPU_ZERO(&saved_);
+    if (pthread_getaffinity_np(pthread_self(), sizeof(saved_), &saved_) != 0) return;
+    cpu_set_t process;
+    if (sched_getaffinity(0, sizeof(process), &process) != 0) return;
+    cpu_set_t free_cpus = process;
+    unsigned lcore;
+    RTE_LCORE_FOREACH(lcore) {
+      const rte_cpuset_t cpus = rte_lcore_cpuset(lcore);
+      for (int c = 0; c < CPU_SETSIZE; ++c)
+        if (CPU_ISSET(c, &cpus)) CPU_CLR(c, &free_cpus);
+    }
+    const cpu_set_t& use = CPU_COUNT(&free_cpus) > 0 ? free_cpus : process;
+    restore_ = pthread_setaffinity_np(pthread_self(), sizeof(use), &use) == 0;
+  }
+  ~NonLcoreAffinity() {
+    if (restore_) pthread_setaffinity_np(pthread_self(), sizeof(saved_), &saved_);
+  }
+  NonLcoreAffinity(const NonLcoreAffinity&) = delete;
+  NonLcoreAffinity& operator=(const NonLcoreAffinity&) = delete;
+
+ private:
+  cpu_set_t saved_;
+  bool restore_ = false;
+};
 
 // "--lcores" for a replay: lcore i runs on the i-th CPU this process may use,
 // wrapping around when there are more roles than CPUs.
@@ -80,7 +123,18 @@ std::vector<std::string> eal_arguments(const Options& o) {
                              "--log-level", "*:warning", "--vdev",
                              "net_pcap0,rx_pcap=" + o.read_pcap});
   }
-  args.insert(args.end(), o.eal_args.begin(), o.eal_args.end());
+  // An AF_PACKET port without a ring size gets one for ~100 ms of feed, with
+  // ring frames as large as the mbufs allow (the PMD's own: ~5 ms, 2 KiB).
+  bool vdev_value = false;
+  for (const std::string& a : o.eal_args) {
+    if (vdev_value)
+      args.push_back(with_af_packet_ring_defaults(a, o.mbuf_data_room));
+    else if (a.rfind("--vdev=", 0) == 0)
+      args.push_back("--vdev=" + with_af_packet_ring_defaults(a.substr(7), o.mbuf_data_room));
+    else
+      args.push_back(a);
+    vdev_value = !vdev_value && a == "--vdev";
+  }
   return args;
 }
 
@@ -214,7 +268,20 @@ int run_collector(const Options& o) {
     Health health;
     // Written once the writers exist; HTTP handlers answer 503 until then.
     std::atomic<bool> serving{false};
+    std::atomic<bool> drain_requested{false};  // POST /drain
+    std::atomic<bool> draining{false};
     auto totals = [&] { return collect_totals(pipeline, writer_views, lane_names); };
+    auto control_state = [&] {
+      ControlState c;
+      c.files_deleted_for_space = completed.files_deleted_for_space();
+      c.post_rotate_failures = completed.post_rotate_failures();
+      c.output_free_bytes = free_bytes(o.output_dir);
+      c.output_min_free_bytes = o.min_free_mb * 1024 * 1024;
+      c.draining = draining.load();
+      return c;
+    };
+    // Threads started from here on stay off the lcores' CPUs.
+    std::optional<NonLcoreAffinity> off_lcores(std::in_place);
     std::unique_ptr<HttpServer> http;
     if (o.http_listen != "none") {
       HttpRoutes routes;
@@ -222,11 +289,16 @@ int run_collector(const Options& o) {
         HttpResponse r;
         if (!serving.load(std::memory_order_acquire)) return HttpResponse{503, r.content_type, "starting\n"};
         r.content_type = std::string(Exposition::kContentType);
-        r.body = render_metrics(totals(), completed.files_deleted_for_space(),
-                                completed.post_rotate_failures());
+        r.body = render_metrics(totals(), control_state());
         return r;
       };
       routes.get["/healthz"] = [&] { return health.response(); };
+      routes.post["/drain"] = [&] {
+        drain_requested.store(true);
+        return HttpResponse{202, "text/plain; charset=utf-8",
+                            "draining: RX stops in " + std::to_string(o.drain_seconds) + " s\n"};
+      };
+      routes.loopback_only.insert("/drain");
       http = std::make_unique<HttpServer>(o.http_listen, std::move(routes));
       // civetweb sets SIGCHLD to SIG_IGN (for CGI, unused here); post-rotate
       // commands need their exit status, so take the default back.
@@ -258,18 +330,37 @@ int run_collector(const Options& o) {
       auto next_drop_report = Clock::now() + kDropReportInterval;
       std::array<uint64_t, kDropReasonCount> last_drops{};
       bool stopping = false;
+      auto drain_until = Clock::time_point::max();
+      auto stop = [&](const char* why) {
+        spdlog::info("{}: stopping RX, emptying rings, completing files", why);
+        stopping = true;
+        pipeline.request_stop();
+      };
       while (!control_exit.load()) {
         timespec wait{0, 100'000'000};
         const int sig = sigtimedwait(&signals, nullptr, &wait);
-        if ((sig == SIGTERM || sig == SIGINT) && !stopping) {
-          spdlog::info("{}: stopping RX, draining, completing files", strsignal(sig));
-          stopping = true;
-          pipeline.request_stop();
+        const auto now = Clock::now();
+        const bool http_drain = drain_requested.exchange(false);
+        if ((sig == SIGTERM || sig == SIGINT || http_drain) && !stopping) {
+          const char* why = http_drain ? "POST /drain" : strsignal(sig);
+          if (draining.load() && !http_drain) {
+            stop(why);  // a second signal while draining: stop now
+          } else if (!draining.load()) {
+            draining.store(true);
+            next_health = now;  // /healthz says 503 before anything else happens
+            if (o.drain_seconds == 0) {
+              stop(why);
+            } else {
+              drain_until = now + std::chrono::seconds(o.drain_seconds);
+              spdlog::info("{}: draining, /healthz answers 503, RX stops in {} s", why,
+                           o.drain_seconds);
+            }
+          }
         } else if (sig == SIGHUP) {
           spdlog::info("SIGHUP: completing every lane's file");
           rotate_requests.fetch_add(1);
         }
-        const auto now = Clock::now();
+        if (draining.load() && !stopping && now >= drain_until) stop("drain over");
         if (!replay_done) {
           uint64_t seen = 0;
           for (size_t p = 0; p < pc.ports.size(); ++p) {
@@ -325,6 +416,7 @@ int run_collector(const Options& o) {
           for (const auto& w : writers)
             if (w->last_error() != 0 && reason.empty())
               reason = std::string("writing capture files fails: ") + std::strerror(w->last_error());
+          if (draining.load()) reason = "draining";
           if (stopping) reason = "stopping";
           health.set(reason.empty(), reason);
         }
@@ -332,6 +424,7 @@ int run_collector(const Options& o) {
     });
 
     pthread_setname_np(control.native_handle(), "vxc-control");
+    off_lcores.reset();  // the dataplane runs on this thread, on its lcore
     pipeline.run();  // returns once stopped and drained
     for (auto& w : writers) w->join();
     control_exit.store(true);

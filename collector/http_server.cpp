@@ -165,6 +165,12 @@ int HttpServer::handle(mg_connection* conn) noexcept {
       return send(conn, 405, kTextPlain, "method not allowed\n", allow, !head);
     }
 
+    if (routes_.loopback_only.count(path) > 0) {
+      const std::string_view peer = request->remote_addr;
+      if (peer.substr(0, 4) != "127." && peer != "::1")
+        return send(conn, 403, kTextPlain, "only from the host itself\n", nullptr, !head);
+    }
+
     HttpResponse response;
     try {
       response = (*handler)();

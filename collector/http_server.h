@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <set>
 #include <string>
 
 struct mg_connection;
@@ -35,6 +36,9 @@ using HttpHandler = std::function<HttpResponse()>;
 struct HttpRoutes {
   std::map<std::string, HttpHandler> get;   // exact path -> handler
   std::map<std::string, HttpHandler> post;  // exact path -> handler
+  // Paths that only loopback peers (127.0.0.0/8, ::1) may use; others get 403.
+  // For actions such as POST /drain, which only the host itself should ask for.
+  std::set<std::string> loopback_only;
 };
 
 class HttpServer {

@@ -49,12 +49,12 @@ Totals collect_totals(const Pipeline& pipeline, const std::vector<const Writer*>
   for (size_t p = 0; p < pipeline.config().ports.size(); ++p) {
     t.ports.push_back(pipeline.port_stats(p));
     t.port_names.push_back(port_name(pipeline.config().ports[p]));
+    t.port_xstats.push_back(port_xstats(pipeline.config().ports[p]));
   }
   return t;
 }
 
-std::string render_metrics(const Totals& t, uint64_t files_deleted_for_space,
-                           uint64_t post_rotate_failures) {
+std::string render_metrics(const Totals& t, const ControlState& control) {
   Exposition e;
   e.family("vxcollector_build_info", "gauge", "Build of the running collector.");
   e.sample({{"version", VXC_VERSION}}, uint64_t{1});
@@ -81,6 +81,13 @@ std::string render_metrics(const Totals& t, uint64_t files_deleted_for_space,
            [](const PortStats& s) { return s.nombuf; });
   per_port("vxcollector_port_link_up", "gauge", "1 when the port's link is up.",
            [](const PortStats& s) { return uint64_t{s.link_up ? 1u : 0u}; });
+
+  e.family("vxcollector_port_xstats_total", "counter",
+           "The port's extended statistics as its driver names them (ENA: "
+           "bw_in_allowance_exceeded, pps_allowance_exceeded, ...).");
+  for (size_t p = 0; p < t.port_xstats.size(); ++p)
+    for (const auto& [name, value] : t.port_xstats[p])
+      e.sample({{"port", port_ids[p]}, {"device", t.port_names[p]}, {"name", name}}, value);
 
   e.family("vxcollector_received_packets_total", "counter",
            "Frames received by the dataplane, all ports.");
@@ -124,10 +131,19 @@ std::string render_metrics(const Totals& t, uint64_t files_deleted_for_space,
   e.sample({}, static_cast<uint64_t>(t.lanes.size()));
   e.family("vxcollector_files_deleted_for_space_total", "counter",
            "Completed files deleted to keep --min-free-mb free.");
-  e.sample({}, files_deleted_for_space);
+  e.sample({}, control.files_deleted_for_space);
   e.family("vxcollector_post_rotate_failures_total", "counter",
            "Post-rotate commands that failed or exited non-zero.");
-  e.sample({}, post_rotate_failures);
+  e.sample({}, control.post_rotate_failures);
+  e.family("vxcollector_output_free_bytes", "gauge",
+           "Bytes free for the collector on the output directory's filesystem.");
+  e.sample({}, control.output_free_bytes);
+  e.family("vxcollector_output_min_free_bytes", "gauge",
+           "--min-free-mb in bytes: oldest files are deleted to keep this free (0: no cap).");
+  e.sample({}, control.output_min_free_bytes);
+  e.family("vxcollector_draining", "gauge",
+           "1 while draining: /healthz answers 503 so load balancers stop sending, RX still runs.");
+  e.sample({}, uint64_t{control.draining ? 1u : 0u});
   return e.text();
 }
 

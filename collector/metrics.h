@@ -10,6 +10,7 @@
 #include <array>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "dataplane/drop_reason.h"
@@ -44,14 +45,24 @@ struct Totals {
   std::vector<LaneTotals> lanes;
   std::vector<PortStats> ports;
   std::vector<std::string> port_names;
+  // Per port: the PMD's extended statistics (name, value).
+  std::vector<std::vector<std::pair<std::string, uint64_t>>> port_xstats;
+};
+
+// What the control plane knows that the dataplane counters do not.
+struct ControlState {
+  uint64_t files_deleted_for_space = 0;
+  uint64_t post_rotate_failures = 0;
+  uint64_t output_free_bytes = 0;      // available to the collector on --output-dir's filesystem
+  uint64_t output_min_free_bytes = 0;  // --min-free-mb in bytes
+  bool draining = false;               // /healthz says 503 so load balancers move away; RX still runs
 };
 
 // name_of gives a lane's name (explicit name or vni-<VNI>).
 Totals collect_totals(const Pipeline& pipeline, const std::vector<const Writer*>& writers,
                       const std::vector<std::string>& explicit_names);
 
-std::string render_metrics(const Totals& t, uint64_t files_deleted_for_space,
-                           uint64_t post_rotate_failures);
+std::string render_metrics(const Totals& t, const ControlState& control);
 // The one-line JSON summary printed at exit.
 std::string render_summary_json(const Totals& t);
 

@@ -47,7 +47,7 @@ void check_snaplen(const std::string& what, uint64_t v) {
 void check_unsigned_values(const po::parsed_options& parsed) {
   static const char* const kNumeric[] = {
       "linger-seconds", "snaplen", "max-lanes", "vxlan-port", "rotate-mb", "rotate-seconds", "ring",
-      "min-free-mb", "rx-lcores", "workers", "mtu", "mbufs", "mbuf-data-room", "write-buffer-mb", "frag-timeout-ms",
+      "min-free-mb", "drain-seconds", "rx-lcores", "workers", "mtu", "mbufs", "mbuf-data-room", "write-buffer-mb", "frag-timeout-ms",
       "frag-max-flows"};
   for (const po::option& opt : parsed.options) {
     bool numeric = false;
@@ -157,6 +157,7 @@ bool parse_options(int argc, char** argv, Options& out) {
     ("post-rotate", po::value(&out.post_rotate), "command run as `CMD FILE` for every completed file, without waiting for it")
     ("min-free-mb", po::value(&out.min_free_mb)->default_value(d.min_free_mb), "keep this much space free on the output file system by deleting the oldest completed files (0: off)")
     ("http-listen", po::value(&out.http_listen)->default_value(d.http_listen), "ADDR:PORT for /metrics and /healthz, or `none`")
+    ("drain-seconds", po::value(&out.drain_seconds)->default_value(d.drain_seconds), "on SIGTERM or POST /drain (from the host itself): /healthz answers 503 at once, RX stops and files complete this many seconds later, so a load balancer moves flows away first (a second SIGTERM stops at once)")
     ("rx-lcores", po::value(&out.rx_lcores)->default_value(d.rx_lcores), "lcores polling the ports (one RX queue each, RSS across them)")
     ("workers", po::value(&out.workers)->default_value(d.workers), "lcores owning the lanes (0: the single RX lcore runs them too)")
     ("mtu", po::value(&out.mtu)->default_value(d.mtu), "set the ports' MTU (0: leave as configured)")

@@ -40,6 +40,7 @@ struct Options {
   std::string post_rotate;
   uint64_t min_free_mb = 0;
   std::string http_listen = "0.0.0.0:9469";  // "none": no endpoint
+  uint32_t drain_seconds = 0;  // SIGTERM / POST /drain: /healthz 503 first, RX stops this much later
   uint16_t rx_lcores = 1;
   uint16_t workers = 0;
   uint16_t mtu = 0;

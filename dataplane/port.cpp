@@ -22,6 +22,20 @@ std::string port_name(uint16_t port_id) {
   return name;
 }
 
+std::vector<std::pair<std::string, uint64_t>> port_xstats(uint16_t port_id) {
+  std::vector<std::pair<std::string, uint64_t>> out;
+  const int n = rte_eth_xstats_get_names(port_id, nullptr, 0);
+  if (n <= 0) return out;
+  std::vector<rte_eth_xstat_name> names(static_cast<size_t>(n));
+  std::vector<rte_eth_xstat> values(static_cast<size_t>(n));
+  if (rte_eth_xstats_get_names(port_id, names.data(), n) != n) return out;
+  const int got = rte_eth_xstats_get(port_id, values.data(), n);
+  if (got != n) return out;
+  for (const rte_eth_xstat& v : values)
+    if (v.id < names.size()) out.emplace_back(names[v.id].name, v.value);
+  return out;
+}
+
 void start_port(uint16_t port_id, const PortSetup& setup, rte_mempool* pool) {
   rte_eth_dev_info info{};
   int rc = rte_eth_dev_info_get(port_id, &info);

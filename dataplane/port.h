@@ -7,6 +7,8 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
 struct rte_mempool;
 
@@ -22,5 +24,8 @@ struct PortSetup {
 void start_port(uint16_t port_id, const PortSetup& setup, rte_mempool* pool);
 void stop_port(uint16_t port_id) noexcept;
 std::string port_name(uint16_t port_id);
+// Every extended statistic the PMD offers (name, value), e.g. ENA's
+// bw_in_allowance_exceeded. Control plane only; empty when the PMD has none.
+std::vector<std::pair<std::string, uint64_t>> port_xstats(uint16_t port_id);
 
 }  // namespace vxc
