@@ -12,7 +12,9 @@ packages=(
   libclang-rt-14-dev llvm-14
   # tests and demo: the independent judges and traffic sources
   tshark wireshark-common tcpdump prometheus python3 python3-scapy curl iproute2 iperf3
-  tcpreplay
+  tcpreplay nftables ethtool strace python3-yaml
+  # terraform structure tests: HashiCorp's HCL parser from the npm registry
+  nodejs
 )
 
 if [ "${VXC_SKIP_APT:-0}" != 1 ]; then
@@ -26,5 +28,10 @@ if [ "${VXC_SKIP_APT:-0}" != 1 ]; then
     echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  fi
+  # Debian's nodejs has npm in a package of its own; NodeSource's bundles it.
+  if ! command -v npm >/dev/null; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -qq --no-install-recommends npm
   fi
 fi
