@@ -530,7 +530,7 @@ void run_ceiling(const Options& o, const CaseSpec& spec, CaseResult& r) {
 
 LaneFileOptions lane_file_options(const LaneSlot& slot) {
   LaneFileOptions f;
-  f.lane_name = "vni-" + std::to_string(slot.vni);
+  f.lane_name = auto_lane_name(slot.key);
   f.snaplen = slot.snaplen;
   f.rotate_bytes = kRotateBytes;
   f.rotate_seconds = 300;

@@ -1,6 +1,7 @@
 #include "app.h"
 
 #include <pcap/pcap.h>
+#include <rte_bus_vdev.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_ethdev.h>
@@ -138,6 +139,25 @@ std::vector<std::string> eal_arguments(const Options& o) {
   return args;
 }
 
+// One TAP port per data port for the exception path: vdev net_tap_vxcN with
+// kernel interface vxcN.
+std::vector<uint16_t> create_exception_taps(size_t count) {
+  std::vector<uint16_t> taps;
+  for (size_t i = 0; i < count; ++i) {
+    const std::string name = "net_tap_vxc" + std::to_string(i);
+    const std::string iface = "vxc" + std::to_string(i);
+    if (rte_vdev_init(name.c_str(), ("iface=" + iface).c_str()) != 0)
+      throw std::runtime_error("--exception-path tap: cannot create TAP interface " + iface +
+                               " (needs CAP_NET_ADMIN and /dev/net/tun)");
+    uint16_t id = 0;
+    if (rte_eth_dev_get_port_by_name(name.c_str(), &id) != 0)
+      throw std::runtime_error("--exception-path tap: no port for " + name);
+    taps.push_back(id);
+    spdlog::info("exception path: port {} <-> kernel interface {}", i, iface);
+  }
+  return taps;
+}
+
 LaneFileOptions file_options(const Options& o, const LaneSlot& slot) {
   LaneFileOptions f;
   f.snaplen = slot.snaplen;
@@ -147,7 +167,7 @@ LaneFileOptions file_options(const Options& o, const LaneSlot& slot) {
   f.ring_files = o.ring;
   f.post_rotate_command = o.post_rotate;
   if (slot.config_index == LaneSlot::kAutoLane) {
-    f.lane_name = "vni-" + std::to_string(slot.vni);
+    f.lane_name = auto_lane_name(slot.key);
     return f;
   }
   const LaneOptions& l = o.lanes.at(slot.config_index);
@@ -225,6 +245,17 @@ int run_collector(const Options& o) {
     PipelineConfig pc;
     pc.parse.vxlan_port_count = static_cast<uint8_t>(o.vxlan_ports.size());
     for (size_t i = 0; i < o.vxlan_ports.size(); ++i) pc.parse.vxlan_ports[i] = o.vxlan_ports[i];
+    pc.parse.geneve_port_count = static_cast<uint8_t>(o.geneve_ports.size());
+    for (size_t i = 0; i < o.geneve_ports.size(); ++i) pc.parse.geneve_ports[i] = o.geneve_ports[i];
+    pc.lane_key = o.lane_key_source ? LaneKeyMode::vni_source : LaneKeyMode::vni;
+    if (o.exception_tap) {
+      pc.parse.exception_path = true;
+      std::vector<uint16_t> tcp = o.exception_tcp_ports;
+      if (tcp.empty() && o.http_listen != "none")
+        tcp.push_back(static_cast<uint16_t>(std::stoul(o.http_listen.substr(o.http_listen.rfind(':') + 1))));
+      pc.parse.exception_tcp_port_count = static_cast<uint8_t>(tcp.size());
+      for (size_t i = 0; i < tcp.size(); ++i) pc.parse.exception_tcp_ports[i] = tcp[i];
+    }
     for (const std::string& c : o.allow_sources) {
       try {
         pc.allow_sources.push_back(Cidr::parse(c));
@@ -247,11 +278,13 @@ int run_collector(const Options& o) {
     pc.backpressure = !o.read_pcap.empty();
     uint16_t port;
     RTE_ETH_FOREACH_DEV(port) pc.ports.push_back(port);
+    if (o.exception_tap) pc.exception_ports = create_exception_taps(pc.ports.size());
 
     std::vector<ExplicitLane> lanes;
     std::vector<std::string> lane_names;
     for (const LaneOptions& l : o.lanes) {
-      lanes.push_back({l.vni, l.snaplen != 0 ? l.snaplen : o.snaplen, l.filter});
+      lanes.push_back({l.vni, l.snaplen != 0 ? l.snaplen : o.snaplen, l.filter,
+                       l.source.empty() ? std::nullopt : std::optional(Cidr::parse(l.source))});
       lane_names.push_back(l.name);
     }
 

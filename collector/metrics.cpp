@@ -2,6 +2,8 @@
 
 #include <sstream>
 
+#include <spdlog/fmt/fmt.h>
+
 #include "collector/exposition.h"
 #include "collector/writer.h"
 #include "dataplane/port.h"
@@ -15,6 +17,8 @@ Totals collect_totals(const Pipeline& pipeline, const std::vector<const Writer*>
     const LcoreCounters& c = pipeline.lcore_counters(role);
     t.received += c.received.get();
     t.exception += c.exception.get();
+    t.exception_out += c.exception_out.get();
+    t.exception_out_failed += c.exception_out_failed.get();
     t.fragments_merged += c.fragments_merged.get();
     t.fragments_in += c.fragments_in.get();
     t.reassembled += c.reassembled.get();
@@ -28,9 +32,12 @@ Totals collect_totals(const Pipeline& pipeline, const std::vector<const Writer*>
     const LaneSlot& slot = pipeline.lane(i);
     if (!slot.active.load(std::memory_order_acquire)) continue;
     LaneTotals l;
-    l.name = slot.config_index == LaneSlot::kAutoLane ? "vni-" + std::to_string(slot.vni)
+    l.name = slot.config_index == LaneSlot::kAutoLane ? auto_lane_name(slot.key)
                                                        : explicit_names.at(slot.config_index);
     l.vni = slot.vni;
+    l.has_vni = slot.key.kind() != LaneKey::gwlbe;
+    l.source = lane_source_label(slot.key);
+    if (slot.has_gwlbe_eni) l.gwlbe = fmt::format("{:016x}", slot.gwlbe_eni);
     l.filtered = slot.filtered.get();
     l.files = slot.files_completed.get();
     // Read the writer's side first so buffered never goes negative.
@@ -72,7 +79,8 @@ std::string render_metrics(const Totals& t, const ControlState& control) {
   per_port("vxcollector_port_rx_bytes_total", "counter", "Bytes of those frames.",
            [](const PortStats& s) { return s.rx_bytes; });
   per_port("vxcollector_port_missed_packets_total", "counter",
-           "Frames the NIC or PMD dropped for lack of RX descriptors (imissed).",
+           "Frames the NIC or PMD dropped for lack of RX descriptors (imissed; for net_af_packet, "
+           "the kernel ring's drops).",
            [](const PortStats& s) { return s.missed; });
   per_port("vxcollector_port_errors_total", "counter", "Erroneous frames the port received (ierrors).",
            [](const PortStats& s) { return s.errors; });
@@ -95,6 +103,12 @@ std::string render_metrics(const Totals& t, const ControlState& control) {
   e.family("vxcollector_exception_packets_total", "counter",
            "Frames handed to the exception path (the kernel).");
   e.sample({}, t.exception);
+  e.family("vxcollector_exception_sent_packets_total", "counter",
+           "Frames the kernel sent out of a port through the exception path.");
+  e.sample({}, t.exception_out);
+  e.family("vxcollector_exception_send_failures_total", "counter",
+           "Of those, frames the port's TX queue did not take.");
+  e.sample({}, t.exception_out_failed);
   e.family("vxcollector_fragments_merged_total", "counter",
            "Outer IPv4 fragments absorbed into a reassembled datagram (n-1 per datagram).");
   e.sample({}, t.fragments_merged);
@@ -112,8 +126,8 @@ std::string render_metrics(const Totals& t, const ControlState& control) {
   auto per_lane = [&](const char* name, const char* help, auto field) {
     e.family(name, "counter", help);
     for (const LaneTotals& l : t.lanes) {
-      const std::string vni = std::to_string(l.vni);
-      e.sample({{"lane", l.name}, {"vni", vni}}, field(l));
+      const std::string vni = l.has_vni ? std::to_string(l.vni) : "";
+      e.sample({{"lane", l.name}, {"vni", vni}, {"source", l.source}, {"gwlbe", l.gwlbe}}, field(l));
     }
   };
   per_lane("vxcollector_lane_packets_total", "Packets written to the lane's files.",
@@ -172,7 +186,9 @@ std::string render_summary_json(const Totals& t) {
   for (size_t i = 0; i < t.lanes.size(); ++i) {
     const LaneTotals& l = t.lanes[i];
     o << '"' << l.name << "\":{";
-    json_pair(o, "vni", l.vni);
+    if (l.has_vni) json_pair(o, "vni", l.vni);
+    if (!l.source.empty()) o << "\"source\":\"" << l.source << "\",";
+    if (!l.gwlbe.empty()) o << "\"gwlbe\":\"" << l.gwlbe << "\",";
     json_pair(o, "written", l.written);
     json_pair(o, "filtered", l.filtered);
     json_pair(o, "bytes", l.bytes);

@@ -23,6 +23,9 @@ class Writer;
 struct LaneTotals {
   std::string name;
   uint32_t vni = 0;
+  bool has_vni = true;  // false for gwlbe lanes (keyed by endpoint, not VNI)
+  std::string source;   // --lane-key vni+source: the tunnel source address
+  std::string gwlbe;    // GWLB endpoint ENI id (16 hex digits) the lane's first packet came through
   uint64_t written = 0;        // packets in files
   uint64_t filtered = 0;       // packets the capture filter rejected
   uint64_t bytes = 0;          // inner bytes of the written packets, before truncation
@@ -36,6 +39,8 @@ struct Totals {
   uint64_t written = 0;
   uint64_t filtered = 0;
   uint64_t exception = 0;
+  uint64_t exception_out = 0;         // kernel -> port through the exception path
+  uint64_t exception_out_failed = 0;  // of those, not taken by the port
   uint64_t fragments_merged = 0;
   uint64_t fragments_in = 0;
   uint64_t reassembled = 0;

@@ -17,7 +17,7 @@ namespace vxc {
 namespace {
 
 constexpr const char* kLaneKeys[] = {"name", "vni", "snaplen", "filter", "rotate-mb",
-                                     "rotate-seconds", "ring"};
+                                     "rotate-seconds", "ring", "source"};
 
 uint64_t to_number(const std::string& what, const std::string& text, uint64_t max) {
   if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos)
@@ -47,7 +47,7 @@ void check_snaplen(const std::string& what, uint64_t v) {
 void check_unsigned_values(const po::parsed_options& parsed) {
   static const char* const kNumeric[] = {
       "linger-seconds", "snaplen", "max-lanes", "vxlan-port", "rotate-mb", "rotate-seconds", "ring",
-      "min-free-mb", "drain-seconds", "rx-lcores", "workers", "mtu", "mbufs", "mbuf-data-room", "write-buffer-mb", "frag-timeout-ms",
+      "min-free-mb", "drain-seconds", "geneve-port", "exception-tcp-port", "rx-lcores", "workers", "mtu", "mbufs", "mbuf-data-room", "write-buffer-mb", "frag-timeout-ms",
       "frag-max-flows"};
   for (const po::option& opt : parsed.options) {
     bool numeric = false;
@@ -86,7 +86,7 @@ LaneOptions parse_lane(const std::string& spec) {
     const std::string key = spec.substr(pos, eq - pos);
     if (!is_lane_key(key))
       throw OptionsError("--lane '" + spec + "': unknown key '" + key +
-                         "' (name, vni, snaplen, filter, rotate-mb, rotate-seconds, ring)");
+                         "' (name, vni, snaplen, filter, rotate-mb, rotate-seconds, ring, source)");
     size_t end = eq + 1;
     for (;;) {
       end = spec.find(',', end);
@@ -120,6 +120,13 @@ LaneOptions parse_lane(const std::string& spec) {
       lane.rotate_seconds = static_cast<int64_t>(to_number(what + " rotate-seconds", value, 1u << 30));
     } else if (key == "ring") {
       lane.ring = static_cast<int64_t>(to_number(what + " ring", value, 1u << 30));
+    } else if (key == "source") {
+      try {
+        Cidr::parse(value);
+      } catch (const std::invalid_argument& e) {
+        throw OptionsError(what + ": source: " + e.what());
+      }
+      lane.source = value;
     }
   }
   if (!have_vni) throw OptionsError(what + ": vni= is required");
@@ -129,9 +136,10 @@ LaneOptions parse_lane(const std::string& spec) {
 
 bool parse_options(int argc, char** argv, Options& out) {
   const Options d;
-  std::string config_file, eal, unknown_vni = "auto", format = "pcap";
+  std::string config_file, eal, unknown_vni = "auto", format = "pcap", lane_key = "vni",
+              exception_path = "none";
   std::vector<std::string> lanes;
-  std::vector<uint32_t> ports;
+  std::vector<uint32_t> ports, geneve_ports, exception_tcp_ports;
   po::options_description desc(
       "vxcollector: terminates VXLAN mirror traffic with DPDK and writes per-VNI pcap files\n\n"
       "Usage: vxcollector [options] [-- EAL arguments]\n\nOptions");
@@ -144,12 +152,14 @@ bool parse_options(int argc, char** argv, Options& out) {
     ("read-pcap", po::value(&out.read_pcap), "replay this capture through the dataplane (net_pcap, no hugepages, no NIC), print the JSON summary and exit")
     ("linger-seconds", po::value(&out.linger_seconds)->default_value(d.linger_seconds), "with --read-pcap: keep serving HTTP this long after the replay (SIGTERM ends it early)")
     ("output-dir", po::value(&out.output_dir)->default_value(d.output_dir), "directory for the per-lane capture files")
-    ("lane", po::value(&lanes), "a mirror session, repeatable: name=web,vni=42[,snaplen=N][,filter=EXPR][,rotate-mb=N][,rotate-seconds=N][,ring=N]")
+    ("lane", po::value(&lanes), "a mirror session, repeatable: name=web,vni=42[,snaplen=N][,filter=EXPR][,rotate-mb=N][,rotate-seconds=N][,ring=N][,source=CIDR]")
     ("snaplen", po::value(&out.snaplen)->default_value(d.snaplen), "bytes of each inner frame kept (default for every lane)")
     ("unknown-vni", po::value(&unknown_vni)->default_value("auto"), "auto: a new VNI gets lane vni-<VNI>; drop: counted as unknown_vni")
     ("max-lanes", po::value(&out.max_lanes)->default_value(d.max_lanes), "most lanes at once; VNIs past it are dropped as lane_limit")
     ("allow-source", po::value(&out.allow_sources), "CIDR of allowed outer source addresses, repeatable (default: any)")
     ("vxlan-port", po::value(&ports), "UDP destination port carrying VXLAN, repeatable (default 4789)")
+    ("geneve-port", po::value(&geneve_ports), "UDP destination port carrying GENEVE (AWS GWLB), repeatable (default 6081)")
+    ("lane-key", po::value(&lane_key)->default_value(lane_key), "vni: a lane per VNI; vni+source: a lane per VNI and tunnel source address (Azure VTAP: one VNI for every VM)")
     ("format", po::value(&format)->default_value("pcap"), "pcap (microseconds), pcap-ns (nanoseconds) or pcapng")
     ("rotate-mb", po::value(&out.rotate_mb)->default_value(d.rotate_mb), "complete a file at this size, MiB (0: no size limit)")
     ("rotate-seconds", po::value(&out.rotate_seconds)->default_value(d.rotate_seconds), "complete a file after this long (0: no time limit)")
@@ -157,6 +167,8 @@ bool parse_options(int argc, char** argv, Options& out) {
     ("post-rotate", po::value(&out.post_rotate), "command run as `CMD FILE` for every completed file, without waiting for it")
     ("min-free-mb", po::value(&out.min_free_mb)->default_value(d.min_free_mb), "keep this much space free on the output file system by deleting the oldest completed files (0: off)")
     ("http-listen", po::value(&out.http_listen)->default_value(d.http_listen), "ADDR:PORT for /metrics and /healthz, or `none`")
+    ("exception-path", po::value(&exception_path)->default_value(exception_path), "none, or tap: ARP, ICMP, ICMPv6 and TCP to the --exception-tcp-port ports go to a kernel TAP interface per port (vxc0, vxc1, ...; it takes the port's MAC, give it the port's address), whose answers go out of the port: load balancer health checks then reach /healthz")
+    ("exception-tcp-port", po::value(&exception_tcp_ports), "TCP destination port for the exception path, repeatable, at most 4 (default: the --http-listen port)")
     ("drain-seconds", po::value(&out.drain_seconds)->default_value(d.drain_seconds), "on SIGTERM or POST /drain (from the host itself): /healthz answers 503 at once, RX stops and files complete this many seconds later, so a load balancer moves flows away first (a second SIGTERM stops at once)")
     ("rx-lcores", po::value(&out.rx_lcores)->default_value(d.rx_lcores), "lcores polling the ports (one RX queue each, RSS across them)")
     ("workers", po::value(&out.workers)->default_value(d.workers), "lcores owning the lanes (0: the single RX lcore runs them too)")
@@ -225,14 +237,33 @@ bool parse_options(int argc, char** argv, Options& out) {
     out.format = PcapFormat::pcapng;
   else
     throw OptionsError("--format: '" + format + "' is not pcap, pcap-ns or pcapng");
-  if (!ports.empty()) {
-    if (ports.size() > 4) throw OptionsError("--vxlan-port: at most 4 ports");
-    out.vxlan_ports.clear();
-    for (uint32_t p : ports) {
-      if (p == 0 || p > 65535) throw OptionsError("--vxlan-port: " + std::to_string(p) + " is not a port");
-      out.vxlan_ports.push_back(static_cast<uint16_t>(p));
+  auto port_list = [](const char* what, const std::vector<uint32_t>& in, std::vector<uint16_t>& to) {
+    if (in.empty()) return;
+    if (in.size() > 4) throw OptionsError(std::string(what) + ": at most 4 ports");
+    to.clear();
+    for (uint32_t p : in) {
+      if (p == 0 || p > 65535) throw OptionsError(std::string(what) + ": " + std::to_string(p) + " is not a port");
+      to.push_back(static_cast<uint16_t>(p));
     }
-  }
+  };
+  port_list("--vxlan-port", ports, out.vxlan_ports);
+  port_list("--geneve-port", geneve_ports, out.geneve_ports);
+  for (uint16_t g : out.geneve_ports)
+    for (uint16_t v : out.vxlan_ports)
+      if (g == v) throw OptionsError("port " + std::to_string(g) + " is both --vxlan-port and --geneve-port");
+  if (exception_path == "tap")
+    out.exception_tap = true;
+  else if (exception_path != "none")
+    throw OptionsError("--exception-path: '" + exception_path + "' is not none or tap");
+  port_list("--exception-tcp-port", exception_tcp_ports, out.exception_tcp_ports);
+  if (out.exception_tap && !out.read_pcap.empty())
+    throw OptionsError("--exception-path tap: not with --read-pcap (a capture cannot answer)");
+  if (lane_key == "vni")
+    out.lane_key_source = false;
+  else if (lane_key == "vni+source")
+    out.lane_key_source = true;
+  else
+    throw OptionsError("--lane-key: '" + lane_key + "' is not vni or vni+source");
   if (out.max_lanes == 0) throw OptionsError("--max-lanes must be at least 1");
   if (out.mbuf_data_room == 0) out.mbuf_data_room = std::max<uint32_t>(2048, out.mtu + 26u);
   if (out.mbuf_data_room < 256 || out.mbuf_data_room > 65000)
@@ -242,9 +273,12 @@ bool parse_options(int argc, char** argv, Options& out) {
     for (size_t j = 0; j < i; ++j) {
       if (out.lanes[i].name == out.lanes[j].name)
         throw OptionsError("--lane: two lanes named '" + out.lanes[i].name + "'");
-      if (out.lanes[i].vni == out.lanes[j].vni)
+      if (out.lanes[i].vni == out.lanes[j].vni && !out.lane_key_source)
         throw OptionsError("--lane: two lanes for VNI " + std::to_string(out.lanes[i].vni));
     }
+  for (const LaneOptions& l : out.lanes)
+    if (!l.source.empty() && !out.lane_key_source)
+      throw OptionsError("--lane " + l.name + ": source= needs --lane-key vni+source");
   for (const LaneOptions& l : out.lanes)
     if (!l.filter.empty()) check_filter(l.name, l.filter);
   for (const std::string& c : out.allow_sources) {

@@ -20,6 +20,7 @@ struct LaneOptions {
   int64_t rotate_mb = -1;       // -1: --rotate-mb
   int64_t rotate_seconds = -1;  // -1: --rotate-seconds
   int64_t ring = -1;            // -1: --ring
+  std::string source;           // CIDR of tunnel sources (needs --lane-key vni+source); empty: any
 };
 
 struct Options {
@@ -33,6 +34,8 @@ struct Options {
   uint32_t max_lanes = 1024;
   std::vector<std::string> allow_sources;
   std::vector<uint16_t> vxlan_ports{4789};
+  std::vector<uint16_t> geneve_ports{6081};
+  bool lane_key_source = false;  // --lane-key vni+source
   PcapFormat format = PcapFormat::pcap_usec;
   uint64_t rotate_mb = 100;
   uint32_t rotate_seconds = 300;
@@ -40,6 +43,8 @@ struct Options {
   std::string post_rotate;
   uint64_t min_free_mb = 0;
   std::string http_listen = "0.0.0.0:9469";  // "none": no endpoint
+  bool exception_tap = false;  // --exception-path tap
+  std::vector<uint16_t> exception_tcp_ports;  // empty: the --http-listen port
   uint32_t drain_seconds = 0;  // SIGTERM / POST /drain: /healthz 503 first, RX stops this much later
   uint16_t rx_lcores = 1;
   uint16_t workers = 0;

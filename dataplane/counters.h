@@ -37,6 +37,8 @@ struct alignas(64) PortQueueCounters {
 struct alignas(64) LcoreCounters {
   Counter received;          // frames taken from RX queues (RX role)
   Counter exception;         // frames handed to the exception path
+  Counter exception_out;     // frames the kernel sent through the exception path, out of a port
+  Counter exception_out_failed;  // of those, frames the port did not take
   Counter fragments_merged;  // fragments absorbed into a reassembled datagram (n-1 per datagram)
   Counter fragments_in;      // outer IPv4 fragments given to reassembly
   Counter reassembled;       // datagrams reassembly produced

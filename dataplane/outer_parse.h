@@ -1,16 +1,20 @@
-// Outer-frame classification and VXLAN decapsulation.
+// Outer-frame classification and tunnel termination (VXLAN, GENEVE,
+// GENEVE carrying VXLAN) plus exception-path classification.
 //
 // Pure function over bytes: no DPDK types, so unit tests and the fuzzer need no
-// EAL. Every field is bounds-checked before it is read; a frame is either
-// VXLAN (with the inner frame located), an outer IPv4 fragment to reassemble,
-// or dropped with a reason.
+// EAL. Every field is bounds-checked before it is read. A frame is mirror
+// traffic (an inner Ethernet frame or an inner L3 packet located in it), an
+// outer IPv4 fragment to reassemble, a frame for the appliance itself
+// (exception), or dropped with a reason.
 //
-// What is accepted (RFC 7348 section 5):
+// Outer headers accepted:
 //
 //   Ethernet (14) [802.1Q/802.1ad tag (4)]{0,2}
-//   IPv4 (IHL*4, options allowed)  | IPv6 (40) [hop-by-hop|routing|dest-opts]*
-//   UDP (8), destination port in ParseConfig::vxlan_ports
-//   VXLAN (8):
+//   IPv4 (IHL*4, options allowed)  | IPv6 (40) [hop-by-hop|routing|dest-opts]{0,8}
+//   UDP (8): destination port in vxlan_ports -> VXLAN, in geneve_ports -> GENEVE
+//   (a port in both lists is VXLAN).
+//
+// VXLAN (RFC 7348 section 5), 8 bytes, then the inner Ethernet frame:
 //      0                   1                   2                   3
 //      0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
 //     +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
@@ -18,14 +22,56 @@
 //     +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
 //     |                VXLAN Network Identifier (VNI) |   Reserved    |
 //     +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
-//   The I flag must be set; reserved bits are ignored. All fields big-endian.
-//   inner Ethernet frame: whatever arrived, at least 14 bytes. Inner checksums
-//   and inner length fields are never looked at (clouds cut mirrored packets).
+//   The I flag must be set (else bad_header); reserved bits are ignored.
 //
-// Length rules: IP total/payload length and UDP length must fit in the frame
-// (else bad_header); bytes past the UDP length (Ethernet padding) are not part
-// of the inner frame. IPv4 total length 0 and IPv6 payload length 0 (BIG TCP,
-// jumbograms) are bad_header, as tshark also declines to decode them.
+// GENEVE (RFC 8926 section 3.4), 8 bytes + Opt Len * 4 bytes of options:
+//     +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//     |Ver|  Opt Len  |O|C|    Rsvd.  |          Protocol Type        |
+//     +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//     |        Virtual Network Identifier (VNI)       |    Reserved   |
+//     +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//     |                    Variable-Length Options                    |
+//     +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//   each option (section 3.5):
+//     |          Option Class         |      Type     |R|R|R| Length  |
+//     |            Length * 4 bytes of option data                    |
+//   - Ver != 0: bad_header. Options must fill Opt Len exactly, and Opt Len
+//     must fit the UDP datagram and the first segment: else bad_header.
+//   - O (control message between tunnel endpoints, not mirrored traffic):
+//     dropped as unsupported_payload.
+//   - C and the per-option critical bit: ignored. RFC 8926 tells an endpoint
+//     that forwards the payload to drop it when it does not understand a
+//     critical option; this collector only records it, so it keeps it.
+//   - AWS GWLB options (class 0x0108): type 1 GWLB endpoint ENI id and type 2
+//     attachment id must be 8 bytes (Length 2), type 3 flow cookie 4 bytes
+//     (Length 1): any other length is bad_header. Values are big-endian on the
+//     wire and returned as numbers; a repeated option: the last one counts.
+//     Other types of class 0x0108 and all other classes are skipped.
+//   - Protocol Type 0x6558: inner Ethernet frame (kind ethernet, Encap::geneve).
+//     0x0800 / 0x86DD: inner L3 packet. When that packet is IPv4/IPv6 (not a
+//     fragment) carrying UDP to a vxlan port with a valid VXLAN header and an
+//     inner frame of at least 14 bytes, the VXLAN is terminated too (kind
+//     ethernet, Encap::geneve_vxlan: AWS traffic mirroring to a GWLB endpoint).
+//     Anything else, including a malformed nested IP/UDP/VXLAN header, is the
+//     L3 packet as it came (kind ip, Encap::geneve): it is tenant traffic.
+//     Other protocol types: unsupported_payload. At most one nested tunnel.
+//
+// Exception path (only with ParseConfig::exception_path; otherwise these are
+// not_vxlan): ARP of any length (the kernel judges it); IPv4 ICMP; IPv6 ICMPv6
+// after extension headers (NDP included); TCP to one of exception_tcp_ports
+// (the TCP ports must be in the datagram: else bad_header). Fragments never:
+// an IPv4 fragment of anything but UDP is not_vxlan, an IPv6 fragment is a
+// `fragment` drop. With VLAN tags the same; the frame is passed as it is.
+//
+// Length rules: outer IP total/payload length and UDP length must fit in the
+// frame (else bad_header); bytes past the UDP length (Ethernet padding) are
+// not part of the inner frame. IPv4 total length 0 and IPv6 payload length 0
+// (BIG TCP, jumbograms) are bad_header, as tshark also declines to decode
+// them. A nested IP/UDP header (GENEVE -> VXLAN) is read by the same code,
+// with the GENEVE payload as its bounds. Inner checksums are never looked at,
+// nor inner lengths beyond those nested headers (clouds cut mirrored
+// packets); an inner Ethernet frame must hold 14 bytes and an inner L3 packet
+// its fixed IP header (20 or 40 bytes), else bad_header.
 #pragma once
 
 #include <array>
@@ -37,43 +83,95 @@
 namespace vxc {
 
 inline constexpr uint16_t kVxlanPort = 4789;
+inline constexpr uint16_t kGenevePort = 6081;
 inline constexpr size_t kMaxVxlanPorts = 4;
+inline constexpr size_t kMaxGenevePorts = 4;
+inline constexpr size_t kMaxExceptionTcpPorts = 4;
 inline constexpr size_t kEthHeaderLen = 14;
 inline constexpr size_t kVxlanHeaderLen = 8;
+inline constexpr size_t kGeneveHeaderLen = 8;  // without options
+inline constexpr uint16_t kGeneveClassAws = 0x0108;
+inline constexpr uint16_t kEtherTypeTeb = 0x6558;  // GENEVE protocol type: Ethernet
 
 struct ParseConfig {
   std::array<uint16_t, kMaxVxlanPorts> vxlan_ports{kVxlanPort};  // host byte order
   uint8_t vxlan_port_count = 1;
+  std::array<uint16_t, kMaxGenevePorts> geneve_ports{kGenevePort};  // host byte order
+  uint8_t geneve_port_count = 1;
+  // Exception path (frames for the appliance itself). When false, such frames
+  // are not_vxlan.
+  bool exception_path = false;
+  std::array<uint16_t, kMaxExceptionTcpPorts> exception_tcp_ports{};  // e.g. the health port
+  uint8_t exception_tcp_port_count = 0;
 };
 
 enum class OuterKind : uint8_t {
-  vxlan,          // inner frame at inner_offset, inner_len bytes
-  ipv4_fragment,  // UDP in an IPv4 fragment: reassemble, then parse again
+  ethernet,       // inner Ethernet frame at inner_offset, inner_len bytes (VXLAN,
+                  // GENEVE -> VXLAN, GENEVE with protocol 0x6558)
+  ip,             // inner L3 packet at inner_offset, inner_len bytes (GENEVE protocol
+                  // 0x0800/0x86DD without a nested VXLAN); inner_ethertype says which
+  ipv4_fragment,  // UDP in an outer IPv4 fragment: reassemble, then parse again
+  exception,      // for the appliance (ARP, ICMP, ICMPv6, TCP to an exception port)
   drop,           // see reason
 };
 
+enum class Encap : uint8_t {
+  vxlan,         // UDP -> VXLAN -> Ethernet
+  geneve,        // UDP -> GENEVE -> Ethernet or L3 packet
+  geneve_vxlan,  // UDP -> GENEVE -> IPv4/IPv6 -> UDP -> VXLAN -> Ethernet
+};
+
+// Which fields hold what:
+//   always:                   kind (and reason when drop)
+//   once the outer IP header was read: ip_version, l2_len, l3_len, src_addr
+//   ipv4_fragment:            the outer fields above
+//   exception:                l2_len; for IP also ip_version, l3_len, src_addr
+//                             (ARP: ip_version 0, l3_len 0)
+//   ethernet, ip:             everything else below
 struct OuterResult {
   OuterKind kind = OuterKind::drop;
   DropReason reason = DropReason::bad_header;  // valid when kind == drop
-  uint8_t ip_version = 0;                      // 4 or 6 once the IP header was read
-  uint16_t l2_len = 0;        // Ethernet + VLAN tags
-  uint16_t l3_len = 0;        // outer IP header incl. options / extension headers
-  uint32_t vni = 0;           // 24-bit VNI (vxlan)
-  uint32_t inner_offset = 0;  // frame offset of the inner Ethernet header (vxlan)
-  uint32_t inner_len = 0;     // inner frame length (vxlan)
-  // Outer source address: IPv4 in the first 4 bytes (network order), rest zero.
+  uint8_t ip_version = 0;                      // outer: 4 or 6 once the IP header was read
+  uint16_t l2_len = 0;                         // outer Ethernet + VLAN tags
+  uint16_t l3_len = 0;                         // outer IP header incl. options / extension headers
+  // 24 bits: the VXLAN VNI, the GENEVE VNI, or for geneve_vxlan the nested VXLAN VNI.
+  uint32_t vni = 0;
+  // Frame offset of the inner Ethernet header / L3 packet: at least
+  // l2_len + l3_len + 16 (outer UDP and tunnel header), always inside the first
+  // segment, so the 14 bytes in front of an L3 packet can take an Ethernet header.
+  uint32_t inner_offset = 0;
+  uint32_t inner_len = 0;  // inner frame / packet length
+  // Outermost source address, the sender on the wire (--allow-source): IPv4 in
+  // the first 4 bytes (network order), rest zero.
   std::array<uint8_t, 16> src_addr{};
+  Encap encap = Encap::vxlan;
+  uint16_t inner_ethertype = 0;  // kind ip: 0x0800 or 0x86DD (the GENEVE protocol type); else 0
+  // GENEVE options of the AWS Gateway Load Balancer (class 0x0108).
+  bool has_gwlbe_eni = false;      // type 1: GWLB endpoint ENI id
+  bool has_attachment_id = false;  // type 2: attachment id
+  bool has_flow_cookie = false;    // type 3: flow cookie
+  uint64_t gwlbe_eni = 0;
+  uint64_t attachment_id = 0;
+  uint32_t flow_cookie = 0;
+  // Source of the IP header in front of the tunnel header that carried `vni`:
+  // for geneve_vxlan the nested IP source (the mirror source ENI's address),
+  // otherwise the outer source (= ip_version, src_addr). Same layout as src_addr.
+  uint8_t tunnel_ip_version = 0;
+  std::array<uint8_t, 16> tunnel_src_addr{};
 };
 
 // Classifies a frame of `frame_len` bytes whose first `contiguous` bytes are
 // at `frame` (a multi-segment mbuf: its first segment). Only those bytes are
-// read; a frame whose outer headers do not fit in them is bad_header. Length
-// fields are checked against frame_len.
+// read; a frame whose headers do not fit in them is bad_header (for GENEVE:
+// options and, for an inner L3 packet, the nested headers needed to decide
+// whether it is VXLAN). Length fields are checked against frame_len. Reading
+// fewer bytes can turn a verdict into bad_header, never into another verdict.
 OuterResult parse_outer(const uint8_t* frame, size_t contiguous, size_t frame_len,
                         const ParseConfig& config) noexcept;
 
 // A contiguous frame of `len` bytes.
-inline OuterResult parse_outer(const uint8_t* frame, size_t len, const ParseConfig& config) noexcept {
+inline OuterResult parse_outer(const uint8_t* frame, size_t len,
+                               const ParseConfig& config) noexcept {
   return parse_outer(frame, len, len, config);
 }
 

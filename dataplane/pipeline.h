@@ -17,6 +17,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -44,19 +45,36 @@ struct Cidr {
 struct ExplicitLane {
   uint32_t vni = 0;
   uint32_t snaplen = 128;
-  std::string filter;  // tcpdump expression; empty = everything
+  std::string filter;          // tcpdump expression; empty = everything
+  std::optional<Cidr> source;  // only with LaneKeyMode::vni_source: tunnel sources in this CIDR
 };
+
+enum class LaneKeyMode : uint8_t {
+  vni,         // one lane per VNI
+  vni_source,  // one lane per VNI and source address of the header that carried it
+};
+
+// The directory and file name of an auto lane: vni-<VNI>, vni-<VNI>-<source>
+// (IPv6 with '-' for ':') or gwlbe-<16 hex digits>.
+std::string auto_lane_name(const LaneKey& key);
+// The source label of a vni+source lane ("" otherwise).
+std::string lane_source_label(const LaneKey& key);
 
 struct PipelineConfig {
   ParseConfig parse;
   std::vector<Cidr> allow_sources;  // empty: VXLAN from any source
-  bool auto_lanes = true;           // unknown VNI: new lane (true) or drop unknown_vni
+  bool auto_lanes = true;           // unknown key: new lane (true) or drop unknown_vni
+  LaneKeyMode lane_key = LaneKeyMode::vni;
   uint32_t max_lanes = 1024;
   uint32_t default_snaplen = 128;
   PcapFormat format = PcapFormat::pcap_usec;
   uint16_t rx_lcores = 1;
   uint16_t workers = 0;  // 0: the RX lcore runs the lanes itself (rx_lcores must be 1)
   std::vector<uint16_t> ports;
+  // Exception path: [port index] the TAP port whose kernel interface gets that
+  // port's ARP, ICMP and health-check frames (ParseConfig::exception_path) and
+  // whose answers go out of the port. Empty: no exception path.
+  std::vector<uint16_t> exception_ports;
   uint16_t mtu = 0;                // 0: leave the port's MTU as it is
   uint32_t rx_descriptors = 1024;  // per queue
   uint32_t mbufs = 32767;

@@ -45,6 +45,11 @@ void start_port(uint16_t port_id, const PortSetup& setup, rte_mempool* pool) {
                              ") has " + std::to_string(info.max_rx_queues) + " RX queues, " +
                              std::to_string(setup.rx_queues) + " RX lcores need one each");
 
+  if (setup.tx_queues > info.max_tx_queues)
+    throw std::runtime_error("port " + std::to_string(port_id) + " (" + port_name(port_id) +
+                             ") has " + std::to_string(info.max_tx_queues) + " TX queues, " +
+                             std::to_string(setup.tx_queues) + " needed for the exception path");
+
   rte_eth_conf conf{};
   if (setup.rx_queues > 1 && info.flow_type_rss_offloads != 0) {
     conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
@@ -57,14 +62,14 @@ void start_port(uint16_t port_id, const PortSetup& setup, rte_mempool* pool) {
   if (info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_SCATTER)
     conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_SCATTER;
 
-  rc = rte_eth_dev_configure(port_id, setup.rx_queues, 0, &conf);
+  rc = rte_eth_dev_configure(port_id, setup.rx_queues, setup.tx_queues, &conf);
   if (rc != 0) fail(port_id, "rte_eth_dev_configure", rc);
   if (setup.mtu != 0) {
     rc = rte_eth_dev_set_mtu(port_id, setup.mtu);
     if (rc != 0) fail(port_id, "rte_eth_dev_set_mtu", rc);
   }
   uint16_t rx_desc = static_cast<uint16_t>(setup.rx_descriptors);
-  uint16_t tx_desc = 0;
+  uint16_t tx_desc = setup.tx_queues != 0 ? 512 : 0;
   rc = rte_eth_dev_adjust_nb_rx_tx_desc(port_id, &rx_desc, &tx_desc);
   if (rc != 0) fail(port_id, "rte_eth_dev_adjust_nb_rx_tx_desc", rc);
   const int socket = rte_eth_dev_socket_id(port_id);
@@ -73,6 +78,10 @@ void start_port(uint16_t port_id, const PortSetup& setup, rte_mempool* pool) {
     rxconf.offloads = conf.rxmode.offloads;
     rc = rte_eth_rx_queue_setup(port_id, q, rx_desc, socket < 0 ? 0 : socket, &rxconf, pool);
     if (rc != 0) fail(port_id, "rte_eth_rx_queue_setup", rc);
+  }
+  for (uint16_t q = 0; q < setup.tx_queues; ++q) {
+    rc = rte_eth_tx_queue_setup(port_id, q, tx_desc, socket < 0 ? 0 : socket, nullptr);
+    if (rc != 0) fail(port_id, "rte_eth_tx_queue_setup", rc);
   }
   rc = rte_eth_dev_start(port_id);
   if (rc != 0) fail(port_id, "rte_eth_dev_start", rc);

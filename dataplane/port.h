@@ -1,8 +1,8 @@
 // Ethernet port set-up for the dataplane: one RX queue per RX lcore, RSS
 // across them where the port offers it, the RX timestamp offload where
 // offered (net_pcap gives the capture's own timestamps this way), scatter for
-// frames larger than an mbuf, promiscuous mode. No TX queues: the collector
-// only receives (the exception path brings its own).
+// frames larger than an mbuf, promiscuous mode. TX queues only for the
+// exception path (what the kernel answers goes out of the port).
 #pragma once
 
 #include <cstdint>
@@ -16,6 +16,7 @@ namespace vxc {
 
 struct PortSetup {
   uint16_t rx_queues = 1;
+  uint16_t tx_queues = 0;
   uint32_t rx_descriptors = 1024;
   uint16_t mtu = 0;  // 0: leave as configured
 };

@@ -3,20 +3,24 @@
 // append_record):
 //
 //   parse_outer, contiguous form and (first segment, contiguous, frame_len)
-//   form -> verdict invariants and agreement between the two forms
+//   form -> verdict invariants and agreement between the two forms (VXLAN,
+//   GENEVE with options, GENEVE -> VXLAN, inner L3 packets, the exception path)
 //   -> IPv4 fragment: the datagram reassembly would hand back, parsed again
 //   -> rte_pktmbuf_adj / rte_pktmbuf_trim preconditions on a 2-segment model
-//   -> the worker the VNI goes to; VNI lookup in a VniTable holding explicit
-//      lanes, auto lanes up to a cap
-//   -> the pcap/pcapng record for the lane's snaplen, encoded into a heap
-//      buffer of exactly record_size bytes (ASan reports any overflow) and
-//      decoded back.
+//   -> the lane key (by VNI, by VNI + tunnel source, or a GENEVE L3 packet's
+//      GWLB endpoint ENI id), the worker it goes to, and its lookup in a
+//      LaneTable holding explicit lanes, auto lanes up to a cap
+//   -> the pcap/pcapng record for the lane's snaplen (inner Ethernet frame or
+//      inner L3 packet), encoded into a heap buffer of exactly record_size
+//      bytes (ASan reports any overflow) and decoded back.
 //
 // Input: a 5-byte control header, then the frame.
 //   [0]    bits 0-1  record format: 0 pcap_usec, 1 pcap_nsec, 2 and 3 pcapng
 //          bit 2     UDP 8472 is a VXLAN port too (two configured ports)
 //          bit 3     --unknown-vni=drop (no auto lanes)
-//          bits 4-7  auto lanes allowed beyond the explicit ones (max_lanes - 5)
+//          bits 4-6  auto lanes allowed beyond the explicit ones (max_lanes - 5)
+//          bit 7     exception path on, TCP port 9469 an exception port
+//          (GENEVE is always on UDP 6081.)
 //   [1..2] bytes in the first mbuf segment, big-endian, clamped to the frame
 //          (the low 3 bits also pick how far a first segment longer than the
 //          frame overshoots in the clamping check)
@@ -64,6 +68,7 @@ struct Control {
   bool second_port = false;
   bool auto_lanes = true;
   uint32_t auto_lane_cap = 0;
+  bool exception_path = false;
   size_t contiguous = 0;
   uint32_t snaplen = 0;
 };
@@ -74,7 +79,8 @@ Control read_control(const uint8_t* c, size_t frame_len) {
   ctl.format = f == 0 ? PcapFormat::pcap_usec : f == 1 ? PcapFormat::pcap_nsec : PcapFormat::pcapng;
   ctl.second_port = (c[0] & 0x04) != 0;
   ctl.auto_lanes = (c[0] & 0x08) == 0;
-  ctl.auto_lane_cap = c[0] >> 4;
+  ctl.auto_lane_cap = (c[0] >> 4) & 7;
+  ctl.exception_path = (c[0] & 0x80) != 0;
   ctl.contiguous = std::min<size_t>(static_cast<size_t>(c[1] << 8 | c[2]), frame_len);
   ctl.snaplen =
       std::clamp<uint32_t>(static_cast<uint32_t>(c[3] << 8 | c[4]), kMinSnaplen, kMaxSnaplen);
@@ -83,29 +89,62 @@ Control read_control(const uint8_t* c, size_t frame_len) {
 
 void print_result(const char* what, const OuterResult& r) {
   std::fprintf(stderr,
-               "  %s: kind=%d reason=%s ip_version=%u l2_len=%u l3_len=%u vni=%u inner_offset=%u "
-               "inner_len=%u\n",
+               "  %s: kind=%d reason=%s ip_version=%u l2_len=%u l3_len=%u encap=%d vni=%u "
+               "inner_offset=%u inner_len=%u inner_ethertype=0x%x tunnel_ip_version=%u\n",
                what, static_cast<int>(r.kind),
                r.kind == OuterKind::drop ? std::string(drop_reason_name(r.reason)).c_str() : "-",
-               r.ip_version, r.l2_len, r.l3_len, r.vni, r.inner_offset, r.inner_len);
+               r.ip_version, r.l2_len, r.l3_len, static_cast<int>(r.encap), r.vni, r.inner_offset,
+               r.inner_len, r.inner_ethertype, r.tunnel_ip_version);
 }
 
-// Every field the RX stage uses once the verdict is vxlan or ipv4_fragment.
+// Every field the RX stage uses once the verdict is not a drop.
 bool same_verdict(const OuterResult& a, const OuterResult& b) {
   return a.kind == b.kind && a.ip_version == b.ip_version && a.l2_len == b.l2_len &&
          a.l3_len == b.l3_len && a.vni == b.vni && a.inner_offset == b.inner_offset &&
-         a.inner_len == b.inner_len && a.src_addr == b.src_addr;
+         a.inner_len == b.inner_len && a.src_addr == b.src_addr && a.encap == b.encap &&
+         a.inner_ethertype == b.inner_ethertype && a.has_gwlbe_eni == b.has_gwlbe_eni &&
+         a.gwlbe_eni == b.gwlbe_eni && a.has_attachment_id == b.has_attachment_id &&
+         a.attachment_id == b.attachment_id && a.has_flow_cookie == b.has_flow_cookie &&
+         a.flow_cookie == b.flow_cookie && a.tunnel_ip_version == b.tunnel_ip_version &&
+         a.tunnel_src_addr == b.tunnel_src_addr;
+}
+
+bool carries_inner(const OuterResult& r) {
+  return r.kind == OuterKind::ethernet || r.kind == OuterKind::ip;
+}
+
+void check_outer_ip(const OuterResult& r) {
+  FUZZ_CHECK(r.l2_len == 14 || r.l2_len == 18 || r.l2_len == 22);
+  if (r.ip_version == 4) {
+    FUZZ_CHECK(r.l3_len >= 20 && r.l3_len <= 60 && r.l3_len % 4 == 0);
+    for (size_t i = 4; i < r.src_addr.size(); ++i) FUZZ_CHECK(r.src_addr[i] == 0);
+  } else {
+    FUZZ_CHECK(r.ip_version == 6);
+    FUZZ_CHECK(r.l3_len >= 40 && (r.l3_len - 40) % 8 == 0);
+  }
 }
 
 // Invariants of one verdict for a frame of `len` bytes whose first
 // `contiguous` bytes were readable.
-void check_result(const OuterResult& r, size_t contiguous, size_t len) {
+void check_result(const OuterResult& r, const ParseConfig& config, size_t contiguous, size_t len) {
   switch (r.kind) {
     case OuterKind::drop:
       FUZZ_CHECK(static_cast<size_t>(r.reason) < kDropReasonCount);
-      // The parser only ever says these three; the rest belong to later stages.
+      // The parser only ever says these four; the rest belong to later stages.
       FUZZ_CHECK(r.reason == DropReason::not_vxlan || r.reason == DropReason::bad_header ||
-                 r.reason == DropReason::fragment);
+                 r.reason == DropReason::fragment || r.reason == DropReason::unsupported_payload);
+      return;
+    case OuterKind::exception:
+      // The pipeline hands the frame as it is to the TAP interface.
+      FUZZ_CHECK(config.exception_path);
+      FUZZ_CHECK(r.l2_len == 14 || r.l2_len == 18 || r.l2_len == 22);
+      FUZZ_CHECK(r.l2_len <= contiguous);
+      if (r.ip_version == 0) {  // ARP
+        FUZZ_CHECK(r.l3_len == 0);
+        return;
+      }
+      check_outer_ip(r);
+      FUZZ_CHECK(static_cast<size_t>(r.l2_len) + r.l3_len <= contiguous);
       return;
     case OuterKind::ipv4_fragment:
       FUZZ_CHECK(r.ip_version == 4);
@@ -115,27 +154,57 @@ void check_result(const OuterResult& r, size_t contiguous, size_t len) {
       // first segment.
       FUZZ_CHECK(static_cast<size_t>(r.l2_len) + r.l3_len <= contiguous);
       return;
-    case OuterKind::vxlan:
+    case OuterKind::ethernet:
+    case OuterKind::ip:
       break;
     default:
       FUZZ_CHECK(!"unknown OuterKind");
   }
-  FUZZ_CHECK(r.ip_version == 4 || r.ip_version == 6);
-  FUZZ_CHECK(r.l2_len == 14 || r.l2_len == 18 || r.l2_len == 22);
-  if (r.ip_version == 4) {
-    FUZZ_CHECK(r.l3_len >= 20 && r.l3_len <= 60 && r.l3_len % 4 == 0);
-    for (size_t i = 4; i < r.src_addr.size(); ++i) FUZZ_CHECK(r.src_addr[i] == 0);
-  } else {
-    FUZZ_CHECK(r.l3_len >= 40 && (r.l3_len - 40) % 8 == 0);
-  }
+  check_outer_ip(r);
   FUZZ_CHECK(r.vni <= 0xffffff);
-  FUZZ_CHECK(r.inner_offset == static_cast<uint32_t>(r.l2_len) + r.l3_len + 8 + kVxlanHeaderLen);
+  // Outer UDP (8) and a tunnel header (8) come first.
+  const uint32_t tunnel_end = static_cast<uint32_t>(r.l2_len) + r.l3_len + 8 + kVxlanHeaderLen;
+  const bool options = r.has_gwlbe_eni || r.has_attachment_id || r.has_flow_cookie;
+  switch (r.encap) {
+    case Encap::vxlan:
+      FUZZ_CHECK(r.kind == OuterKind::ethernet);
+      FUZZ_CHECK(r.inner_offset == tunnel_end);
+      FUZZ_CHECK(!options);
+      break;
+    case Encap::geneve:
+      // GENEVE options: at most 63 words, all read in the first segment.
+      FUZZ_CHECK(r.inner_offset >= tunnel_end && r.inner_offset <= tunnel_end + 252);
+      FUZZ_CHECK((r.inner_offset - tunnel_end) % 4 == 0);
+      if (options) FUZZ_CHECK(r.inner_offset >= tunnel_end + 8);
+      break;
+    case Encap::geneve_vxlan:
+      // Nested IP (>= 20), UDP (8), VXLAN (8).
+      FUZZ_CHECK(r.kind == OuterKind::ethernet);
+      FUZZ_CHECK(r.inner_offset >= tunnel_end + 20 + 16);
+      break;
+    default:
+      FUZZ_CHECK(!"unknown Encap");
+  }
+  if (r.encap == Encap::geneve_vxlan) {
+    FUZZ_CHECK(r.tunnel_ip_version == 4 || r.tunnel_ip_version == 6);
+    if (r.tunnel_ip_version == 4)
+      for (size_t i = 4; i < r.tunnel_src_addr.size(); ++i) FUZZ_CHECK(r.tunnel_src_addr[i] == 0);
+  } else {
+    FUZZ_CHECK(r.tunnel_ip_version == r.ip_version && r.tunnel_src_addr == r.src_addr);
+  }
+  if (r.kind == OuterKind::ethernet) {
+    FUZZ_CHECK(r.inner_ethertype == 0);
+    FUZZ_CHECK(r.inner_len >= kEthHeaderLen);
+  } else {
+    FUZZ_CHECK(r.encap == Encap::geneve);
+    FUZZ_CHECK(r.inner_ethertype == 0x0800 || r.inner_ethertype == 0x86dd);
+    FUZZ_CHECK(r.inner_len >= (r.inner_ethertype == 0x0800 ? 20u : 40u));
+  }
   // rte_pktmbuf_adj(m, uint16_t(inner_offset)) only moves within the first segment.
   FUZZ_CHECK(r.inner_offset <= contiguous);
   FUZZ_CHECK(r.inner_offset <= UINT16_MAX);
-  FUZZ_CHECK(r.inner_len >= kEthHeaderLen);
   FUZZ_CHECK(static_cast<size_t>(r.inner_offset) + r.inner_len <= len);
-  // The UDP length bounds the inner frame: 16-bit field minus UDP and VXLAN headers.
+  // The outer UDP length bounds the inner frame: 16-bit field minus UDP and tunnel headers.
   FUZZ_CHECK(r.inner_len <= UINT16_MAX - 8 - kVxlanHeaderLen);
 }
 
@@ -148,8 +217,19 @@ void check_forms_agree(const OuterResult& whole, const OuterResult& split, size_
          (whole.kind != OuterKind::drop || whole.reason == split.reason);
   if (split.kind != OuterKind::drop) ok = ok && same_verdict(whole, split);
   if (whole.kind == OuterKind::drop) ok = ok && split.kind == OuterKind::drop;
-  // The parser reads nothing at or past the inner frame.
-  if (whole.kind == OuterKind::vxlan && contiguous >= whole.inner_offset)
+  // The parser reads nothing at or past an inner Ethernet frame, and nothing
+  // past an inner L3 packet.
+  if (whole.kind == OuterKind::ethernet && contiguous >= whole.inner_offset)
+    ok = ok && same_verdict(whole, split);
+  if (whole.kind == OuterKind::ip && contiguous >= whole.inner_offset + whole.inner_len)
+    ok = ok && same_verdict(whole, split);
+  // Nor past the IP header of a fragment or of a frame for the exception path
+  // (ARP: the Ethernet header; TCP: 4 bytes of ports more).
+  if (whole.kind == OuterKind::ipv4_fragment &&
+      contiguous >= static_cast<size_t>(whole.l2_len) + whole.l3_len)
+    ok = ok && same_verdict(whole, split);
+  if (whole.kind == OuterKind::exception &&
+      contiguous >= static_cast<size_t>(whole.l2_len) + whole.l3_len + 4)
     ok = ok && same_verdict(whole, split);
   if (!ok) {
     std::fprintf(stderr, "classify_fuzzer: forms disagree (contiguous %zu of %zu bytes)\n",
@@ -209,72 +289,106 @@ void check_mbuf_model(const OuterResult& r, size_t contiguous, size_t len) {
   }
 }
 
-// The worker's lane table: explicit lanes filled at start, auto lanes added
-// on first sight of a VNI until max_lanes (Impl::lane_for).
+// The lane key classify() gives a verdict (Impl::lane_key, without
+// --lane source=CIDR lanes): a GENEVE L3 packet by its GWLB endpoint ENI id,
+// the rest by VNI, or with --lane-key vni+source by VNI and tunnel source.
+LaneKey lane_key_of(const OuterResult& r, bool by_source) {
+  if (r.kind == OuterKind::ip) return LaneKey::for_gwlbe(r.has_gwlbe_eni ? r.gwlbe_eni : 0);
+  if (!by_source) return LaneKey::for_vni(r.vni);
+  return LaneKey::for_source(r.vni, r.tunnel_ip_version, r.tunnel_src_addr);
+}
+
+// The worker's lane table: explicit lanes (by VNI) filled at start, auto lanes
+// added on first sight of a key until max_lanes (Impl::lane_for).
 class Lanes {
  public:
   Lanes(bool auto_lanes, uint32_t max_lanes)
       : auto_lanes_(auto_lanes), max_lanes_(max_lanes), table_(max_lanes) {
     for (uint32_t vni : kExplicitVnis) {
-      table_.insert(vni, used_);
-      slot_vni_.push_back(vni);
+      FUZZ_CHECK(table_.insert(LaneKey::for_vni(vni), used_));
+      slot_key_.push_back(LaneKey::for_vni(vni));
       ++used_;
     }
   }
 
-  uint32_t lane_for(uint32_t vni) {
-    if (vni == last_vni_) return last_slot_;
-    uint32_t slot = table_.find(vni);
-    if (slot == VniTable::kMissing) {
-      if (!auto_lanes_ || used_ >= max_lanes_) return VniTable::kMissing;
+  uint32_t lane_for(const LaneKey& key) {
+    if (has_last_ && key == last_key_) return last_slot_;
+    uint32_t slot = table_.find(key);
+    if (slot == LaneTable::kMissing) {
+      if (!auto_lanes_ || used_ >= max_lanes_) return LaneTable::kMissing;
       slot = used_++;
-      slot_vni_.push_back(vni);
-      table_.insert(vni, slot);
+      slot_key_.push_back(key);
+      FUZZ_CHECK(table_.insert(key, slot));
     }
-    FUZZ_CHECK(slot < used_ && slot_vni_[slot] == vni);
-    last_vni_ = vni;
+    FUZZ_CHECK(slot < used_ && slot_key_[slot] == key);
+    has_last_ = true;
+    last_key_ = key;
     last_slot_ = slot;
     return slot;
   }
 
-  // Every VNI that has a lane is found in its slot; the table never holds more.
-  void check() const {
+  // Every key that has a lane is found in its slot; the table never holds more.
+  void check() {
     FUZZ_CHECK(used_ <= max_lanes_);
-    for (uint32_t slot = 0; slot < used_; ++slot) FUZZ_CHECK(table_.find(slot_vni_[slot]) == slot);
+    for (uint32_t slot = 0; slot < used_; ++slot) FUZZ_CHECK(table_.find(slot_key_[slot]) == slot);
+    if (used_ == max_lanes_) {  // full: one more key is refused
+      LaneKey extra = LaneKey::for_explicit(UINT32_MAX);
+      FUZZ_CHECK(!table_.insert(extra, used_));
+    }
   }
   uint32_t used() const { return used_; }
 
  private:
   bool auto_lanes_;
   uint32_t max_lanes_;
-  VniTable table_;
-  std::vector<uint32_t> slot_vni_;
+  LaneTable table_;
+  std::vector<LaneKey> slot_key_;
   uint32_t used_ = 0;
-  uint32_t last_vni_ = UINT32_MAX;
+  bool has_last_ = false;
+  LaneKey last_key_;
   uint32_t last_slot_ = 0;
 };
 
-void check_lanes(const Control& ctl, uint32_t vni) {
-  // classify() hands the packet to worker_for_vni's ring: it must exist.
+void check_lanes(const Control& ctl, const LaneKey& key) {
+  // classify() hands the packet to worker_for_key's ring: it must exist.
   for (uint16_t workers = 1; workers <= 64; ++workers)
-    FUZZ_CHECK(worker_for_vni(vni, workers) < workers);
+    FUZZ_CHECK(worker_for_key(key, workers) < workers);
   const uint32_t max_lanes = static_cast<uint32_t>(kExplicitVnis.size()) + ctl.auto_lane_cap;
   Lanes lanes(ctl.auto_lanes, max_lanes);
-  const bool is_explicit =
-      std::find(kExplicitVnis.begin(), kExplicitVnis.end(), vni) != kExplicitVnis.end();
-  const uint32_t slot = lanes.lane_for(vni);
-  FUZZ_CHECK((slot != VniTable::kMissing) ==
+  bool is_explicit = false;
+  for (uint32_t vni : kExplicitVnis) is_explicit |= key == LaneKey::for_vni(vni);
+  const uint32_t slot = lanes.lane_for(key);
+  FUZZ_CHECK((slot != LaneTable::kMissing) ==
              (is_explicit || (ctl.auto_lanes && ctl.auto_lane_cap > 0)));
-  FUZZ_CHECK(lanes.lane_for(vni) == slot);  // the last-VNI shortcut agrees
-  // A burst of other sessions: fills the auto lanes up to the cap, then lane_limit.
+  FUZZ_CHECK(lanes.lane_for(key) == slot);  // the last-key shortcut agrees
+  // A burst of other sessions (same key kind, other VNI bits): fills the auto
+  // lanes up to the cap, then lane_limit.
   for (uint32_t k = 1; k <= 24; ++k) {
-    const uint32_t other = (vni + k * 0x9e37u) & 0xffffff;
+    LaneKey other = key;
+    other.kind_vni = (key.kind_vni & 0xff000000u) | ((key.vni_value() + k * 0x9e37u) & 0xffffff);
     const uint32_t before = lanes.used();
     const uint32_t s = lanes.lane_for(other);
-    if (s == VniTable::kMissing) FUZZ_CHECK(!ctl.auto_lanes || before == max_lanes);
-    FUZZ_CHECK(lanes.lane_for(vni) == slot);
+    if (s == LaneTable::kMissing) FUZZ_CHECK(!ctl.auto_lanes || before == max_lanes);
+    FUZZ_CHECK(lanes.lane_for(key) == slot);
   }
   lanes.check();
+}
+
+// What classify() records of a verdict: the inner Ethernet frame, or for an
+// inner L3 packet a 14-byte Ethernet header (MACs zero, EtherType from GENEVE)
+// written over the consumed outer headers in front of it, then the packet.
+// The header must land in the first segment, where rte_pktmbuf_adj moves.
+OuterResult recorded(const OuterResult& r, Frame& frame) {
+  OuterResult rec = r;
+  if (r.kind != OuterKind::ip) return rec;
+  FUZZ_CHECK(r.inner_offset >= kEthHeaderLen && r.inner_offset <= frame.contiguous);
+  rec.inner_offset -= kEthHeaderLen;
+  rec.inner_len += kEthHeaderLen;
+  uint8_t* eth = frame.seg0.get() + rec.inner_offset;
+  std::memset(eth, 0, 12);
+  eth[12] = static_cast<uint8_t>(r.inner_ethertype >> 8);
+  eth[13] = static_cast<uint8_t>(r.inner_ethertype);
+  return rec;
 }
 
 // append_record for a lane with `snaplen`: the record must fit an empty write
@@ -330,7 +444,7 @@ OuterResult reassembled(const Frame& frame, const OuterResult& frag, const Parse
   ip[7] = 0;
   const Frame datagram(whole.data(), frame.contiguous, whole.size());
   const OuterResult r = parse_outer(datagram.seg0.get(), datagram.contiguous, datagram.len, config);
-  FUZZ_CHECK(r.kind != OuterKind::ipv4_fragment);
+  FUZZ_CHECK(r.kind != OuterKind::ipv4_fragment && r.kind != OuterKind::exception);
   return r;
 }
 
@@ -355,10 +469,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     config.vxlan_ports[1] = 8472;
     config.vxlan_port_count = 2;
   }
+  if (ctl.exception_path) {
+    config.exception_path = true;
+    config.exception_tcp_ports[0] = 9469;
+    config.exception_tcp_port_count = 1;
+  }
 
   // Contiguous form: libFuzzer's buffer ends exactly where the frame does.
   const OuterResult whole = parse_outer(bytes, len, config);
-  check_result(whole, len, len);
+  check_result(whole, config, len, len);
   // A first segment longer than the frame is clamped to the frame.
   if (const size_t shorter = len - std::min<size_t>(len, 1 + (data[1] & 7)); shorter != 0) {
     const OuterResult clamped = parse_outer(bytes, len, shorter, config);
@@ -367,25 +486,29 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
 
   // What classify() passes: the first segment (data_len) and the frame (pkt_len).
-  const Frame frame(bytes, ctl.contiguous, len);
+  Frame frame(bytes, ctl.contiguous, len);
   OuterResult r = parse_outer(frame.seg0.get(), frame.contiguous, frame.len, config);
-  check_result(r, frame.contiguous, frame.len);
+  check_result(r, config, frame.contiguous, frame.len);
   check_forms_agree(whole, r, frame.contiguous, frame.len);
 
   std::vector<uint8_t> datagram;
   if (r.kind == OuterKind::ipv4_fragment) {
     r = reassembled(frame, r, config, datagram);
-    check_result(r, frame.contiguous, frame.len);
+    check_result(r, config, frame.contiguous, frame.len);
   }
-  if (r.kind != OuterKind::vxlan) return 0;
+  if (!carries_inner(r)) return 0;
 
-  check_mbuf_model(r, frame.contiguous, frame.len);
-  check_lanes(ctl, r.vni);
+  check_lanes(ctl, lane_key_of(r, false));
+  check_lanes(ctl, lane_key_of(r, true));
   if (datagram.empty()) {
-    check_record(ctl, frame, r);
+    const OuterResult rec = recorded(r, frame);
+    check_mbuf_model(rec, frame.contiguous, frame.len);
+    check_record(ctl, frame, rec);
   } else {
-    const Frame whole_datagram(datagram.data(), frame.contiguous, datagram.size());
-    check_record(ctl, whole_datagram, r);
+    Frame whole_datagram(datagram.data(), frame.contiguous, datagram.size());
+    const OuterResult rec = recorded(r, whole_datagram);
+    check_mbuf_model(rec, whole_datagram.contiguous, whole_datagram.len);
+    check_record(ctl, whole_datagram, rec);
   }
   return 0;
 }

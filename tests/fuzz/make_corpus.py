@@ -7,7 +7,11 @@ Each seed is the fuzzer's 5-byte control header (classify_fuzzer.cpp: format
 and lane flags, first-segment length, snaplen) followed by one Ethernet frame:
   * synth-*: frames built with scapy: VXLAN over IPv4/IPv6, VLAN/QinQ, IPv4
     options, IPv6 extension headers, fragments, other ports and protocols,
-    cut headers, trailers, split first segments, every record format;
+    cut headers, trailers, split first segments, every record format, frames
+    for the exception path (ARP, ICMP, ICMPv6, TCP to the health port);
+  * synth-geneve-*: every frame of tests/integration/genevefeed.py (AWS GWLB
+    options, GENEVE -> VXLAN, inner IPv4/IPv6 packets, malformed GENEVE),
+    some with split first segments;
   * cap-*: the first few frames of each tunnel-related capture in DIR
     (default /work/shared/corpus), read with plain struct parsing of
     pcap/pcapng.
@@ -24,12 +28,15 @@ import os
 import struct
 import sys
 
-from scapy.all import (IP, TCP, UDP, ICMP, ARP, Ether, Dot1Q, IPv6, IPv6ExtHdrDestOpt,
+from scapy.all import (IP, TCP, UDP, ICMP, ARP, Ether, Dot1Q, IPv6, IPv6ExtHdrDestOpt, ICMPv6ND_NS,
                        IPv6ExtHdrFragment, IPv6ExtHdrHopByHop, IPv6ExtHdrRouting, IPOption,
                        Raw, fragment)
 from scapy.layers.vxlan import VXLAN
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+sys.dont_write_bytecode = True  # keep the source tree clean
+import genevefeed  # noqa: E402
 WHOLE = 0xFFFF  # first segment = whole frame (clamped by the fuzzer)
 FMT = {"usec": 0, "nsec": 1, "pcapng": 2}
 MAX_CAPTURE_FRAME = 9216  # jumbo; longer frames are cut to TRUNCATE_TO
@@ -38,8 +45,11 @@ FRAMES_PER_CAPTURE = 3
 RELEVANT = ("vxlan", "geneve", "bigtcp", "gso", "icmp6", "erspan")
 
 
-def control(fmt="usec", port_8472=False, no_auto=False, auto_cap=4, contiguous=WHOLE, snaplen=128):
-    flags = FMT[fmt] | (0x04 if port_8472 else 0) | (0x08 if no_auto else 0) | (auto_cap << 4)
+def control(fmt="usec", port_8472=False, no_auto=False, auto_cap=4, contiguous=WHOLE, snaplen=128,
+            exception=False):
+    assert 0 <= auto_cap <= 7
+    flags = (FMT[fmt] | (0x04 if port_8472 else 0) | (0x08 if no_auto else 0) | (auto_cap << 4) |
+             (0x80 if exception else 0))
     return struct.pack(">BHH", flags, contiguous, snaplen)
 
 
@@ -111,7 +121,7 @@ def synthetic():
     s["v4-vni-max-no-auto"] = control(no_auto=True) + bytes(eth() / v4() / vxlan(vni=0xFFFFFF))
     s["v4-vni-unknown-no-auto"] = control(no_auto=True) + bytes(eth() / v4() / vxlan(vni=7))
     s["v4-vni-unknown-cap0"] = control(auto_cap=0) + bytes(eth() / v4() / vxlan(vni=7))
-    s["v4-vni-unknown-cap15"] = control(auto_cap=15) + bytes(eth() / v4() / vxlan(vni=7))
+    s["v4-vni-unknown-cap7"] = control(auto_cap=7) + bytes(eth() / v4() / vxlan(vni=7))
     s["v4-nested-vxlan"] = control() + bytes(eth() / v4() / vxlan(payload=bytes(eth() / v4() / vxlan(vni=1))))
     s["v4-jumbo"] = control(snaplen=9000) + bytes(eth() / v4() / vxlan(payload=inner(8900)))
     s["v4-total-len-0"] = control() + bytes(eth() / v4(len=0) / vxlan())
@@ -120,6 +130,29 @@ def synthetic():
     s["v4-tcp-4789"] = control() + bytes(eth() / v4() / TCP(dport=4789) / Raw(inner()))
     s["v4-icmp"] = control() + bytes(eth() / v4() / ICMP() / Raw(b"ping" * 8))
     s["arp"] = control() + bytes(eth() / ARP(psrc="192.0.2.1", pdst="192.0.2.200"))
+    # The exception path (control bit 7; TCP 9469 is the exception port).
+    exc = control(exception=True)
+    s["exc-arp"] = exc + bytes(eth() / ARP(psrc="192.0.2.1", pdst="192.0.2.200"))
+    s["exc-arp-vlan"] = exc + bytes(eth((0x8100,)) / ARP(psrc="192.0.2.1", pdst="192.0.2.200"))
+    s["exc-icmp"] = exc + bytes(eth() / v4() / ICMP() / Raw(b"ping" * 8))
+    s["exc-icmpv6-nd"] = exc + bytes(eth() / v6(hlim=255) / IPv6ExtHdrHopByHop() /
+                                     ICMPv6ND_NS(tgt="2001:db8::c8"))
+    s["exc-tcp-health"] = exc + bytes(eth() / v4() / TCP(sport=40000, dport=9469, flags="S"))
+    s["exc-tcp-health-v6"] = exc + bytes(eth() / v6() / TCP(sport=40000, dport=9469, flags="S"))
+    s["exc-tcp-80"] = exc + bytes(eth() / v4() / TCP(sport=40000, dport=80, flags="S"))
+    s["exc-tcp-health-split"] = control(exception=True, contiguous=14 + 20 + 3) + s["exc-tcp-health"][5:]
+    s["exc-vxlan"] = exc + bytes(eth() / v4() / vxlan())
+    # GENEVE: every genevefeed case, and the GWLB mirror frame cut at the
+    # interesting first-segment lengths (in the options, the nested IPv4
+    # header, one byte before and at the inner frame).
+    for name, frame, _ in genevefeed.cases():
+        s["geneve-" + name] = control() + frame
+    gwlb = bytes(genevefeed.gwlb_mirror())
+    for cut in (14 + 20 + 16 + 20, 14 + 20 + 16 + 32 + 10, 14 + 20 + 16 + 32 + 20 + 15,
+                14 + 20 + 16 + 32 + 20 + 16):
+        s["geneve-gwlb-mirror-split-%d" % cut] = control(contiguous=cut) + gwlb
+    s["geneve-gwlb-mirror-exc-pcapng"] = control("pcapng", exception=True, snaplen=65535) + gwlb
+    s["geneve-gwlb-tenant-nsec"] = control("nsec", snaplen=40) + bytes(genevefeed.geneve_ip())
     return {"synth-" + k: v for k, v in s.items()}
 
 
