@@ -173,9 +173,9 @@ bool parse_options(int argc, char** argv, Options& out) {
     ("rx-lcores", po::value(&out.rx_lcores)->default_value(d.rx_lcores), "lcores polling the ports (one RX queue each, RSS across them)")
     ("workers", po::value(&out.workers)->default_value(d.workers), "lcores owning the lanes (0: the single RX lcore runs them too)")
     ("mtu", po::value(&out.mtu)->default_value(d.mtu), "set the ports' MTU (0: leave as configured)")
-    ("mbufs", po::value(&out.mbufs)->default_value(d.mbufs), "packet buffers in the mbuf pool")
+    ("mbufs", po::value(&out.mbufs)->default_value(d.mbufs), "packet buffers in the mbuf pool (0: 32767; with --read-pcap 4095, as a replay waits for room instead of dropping)")
     ("mbuf-data-room", po::value(&out.mbuf_data_room)->default_value(d.mbuf_data_room), "frame bytes one packet buffer holds (0: 2048, or --mtu + 26 when larger); net_af_packet's framesz must fit")
-    ("write-buffer-mb", po::value(&out.write_buffer_mb)->default_value(d.write_buffer_mb), "write buffer per worker, MiB; when it is full, packets are dropped as writer_busy")
+    ("write-buffer-mb", po::value(&out.write_buffer_mb)->default_value(d.write_buffer_mb), "write buffer per worker, MiB (0: 64; with --read-pcap 8); when it is full, packets are dropped as writer_busy")
     ("frag-timeout-ms", po::value(&out.frag_timeout_ms)->default_value(d.frag_timeout_ms), "outer IPv4 fragments not reassembled in this time are dropped")
     ("frag-max-flows", po::value(&out.frag_max_flows)->default_value(d.frag_max_flows), "datagrams in reassembly at once, per RX lcore")
     ("log-level", po::value(&out.log_level)->default_value(d.log_level), "trace, debug, info, warn, error, critical, off");
@@ -265,6 +265,10 @@ bool parse_options(int argc, char** argv, Options& out) {
   else
     throw OptionsError("--lane-key: '" + lane_key + "' is not vni or vni+source");
   if (out.max_lanes == 0) throw OptionsError("--max-lanes must be at least 1");
+  // A replay back-pressures rather than drops, so deep buffers only cost
+  // start-up time (the pool and the blocks are touched when created).
+  if (out.mbufs == 0) out.mbufs = out.read_pcap.empty() ? 32767 : 4095;
+  if (out.write_buffer_mb == 0) out.write_buffer_mb = out.read_pcap.empty() ? 64 : 8;
   if (out.mbuf_data_room == 0) out.mbuf_data_room = std::max<uint32_t>(2048, out.mtu + 26u);
   if (out.mbuf_data_room < 256 || out.mbuf_data_room > 65000)
     throw OptionsError("--mbuf-data-room must be 256..65000");

@@ -49,9 +49,9 @@ struct Options {
   uint16_t rx_lcores = 1;
   uint16_t workers = 0;
   uint16_t mtu = 0;
-  uint32_t mbufs = 32767;
+  uint32_t mbufs = 0;  // 0: 32767, or 4095 for --read-pcap (a replay waits instead of queueing)
   uint32_t mbuf_data_room = 0;  // 0: 2048, or room for --mtu plus two VLAN tags when larger
-  uint32_t write_buffer_mb = 64;
+  uint32_t write_buffer_mb = 0;  // 0: 64, or 8 for --read-pcap
   uint32_t frag_timeout_ms = 2000;
   uint32_t frag_max_flows = 4096;
   std::string log_level = "info";

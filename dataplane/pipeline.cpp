@@ -321,12 +321,16 @@ struct Pipeline::Impl {
     }
     if (b == nullptr) {
       void* obj = nullptr;
-      while (rte_ring_sc_dequeue(w.free, &obj) != 0) {
+      if (rte_ring_sc_dequeue(w.free, &obj) != 0) {
         if (!config.backpressure) {
           c.drops[static_cast<size_t>(DropReason::writer_busy)].inc();
           return;
         }
-        rte_pause();  // a replay waits for the writer instead of dropping
+        // A replay waits for the writer instead of dropping. Other lanes'
+        // partly filled blocks go to the writer first: with as many open
+        // lanes as blocks, none would ever come back otherwise.
+        flush_open_blocks(w);
+        while (rte_ring_sc_dequeue(w.free, &obj) != 0) rte_pause();
       }
       b = static_cast<WriteBlock*>(obj);
       b->lane = slot;

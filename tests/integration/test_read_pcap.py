@@ -250,6 +250,26 @@ def main():
         F.equal(len(vxc.lane_files(out_b, lane)), 1, "single: one file with the default --rotate-mb 100")
     vxc.cleanup(out_a, len(F.failed) == nfail)
     vxc.cleanup(out_b, len(F.failed) == nfail)
+
+    # 9. More open lanes than write blocks: a replay waits for the writer, and
+    # the blocks other lanes hold open must reach it (this deadlocked once).
+    nfail = len(F.failed)
+    out = vxc.tmpdir("manylanes")
+    many = os.path.join(out, "many-lanes.pcap")
+    frames_per_vni, vnis = 6, 200
+    from scapy.all import Ether, IP, UDP, VXLAN, TCP, Raw, wrpcap  # noqa: E402
+    pkts = [Ether() / IP(src="10.0.0.9", dst="10.0.0.1") / UDP(sport=1000 + i, dport=4789) /
+            VXLAN(vni=3000 + v) / Ether() / IP() / TCP() / Raw(b"x" * 1200)
+            for i in range(frames_per_vni) for v in range(vnis)]
+    wrpcap(many, pkts)
+    run = vxc.run_collector(binary, many, os.path.join(out, "o"), "--write-buffer-mb", "1",
+                            "--snaplen", "1500", timeout=120)
+    if vxc.check_run(F, run, "many-lanes"):
+        lanes = run.summary.get("lanes", {})
+        F.equal(len(lanes), vnis, "many-lanes: a lane per VNI with only 16 write blocks")
+        F.equal(sorted({l.get("written") for l in lanes.values()}), [frames_per_vni],
+                "many-lanes: every lane holds all its frames")
+    vxc.cleanup(out, len(F.failed) == nfail)
     return F.finish()
 
 
