@@ -311,6 +311,9 @@ int run_collector(const Options& o) {
       c.output_free_bytes = free_bytes(o.output_dir);
       c.output_min_free_bytes = o.min_free_mb * 1024 * 1024;
       c.draining = draining.load();
+      for (uint16_t p : pc.ports) c.kernel_reassembly |= port_name(p).rfind("net_af_packet", 0) == 0;
+      if (c.kernel_reassembly)
+        std::tie(c.kernel_reassembly_failures, c.kernel_reassembly_fragments) = kernel_reassembly_counts();
       return c;
     };
     // Threads started from here on stay off the lcores' CPUs.

@@ -1,5 +1,6 @@
 #include "metrics.h"
 
+#include <fstream>
 #include <sstream>
 
 #include <spdlog/fmt/fmt.h>
@@ -59,6 +60,23 @@ Totals collect_totals(const Pipeline& pipeline, const std::vector<const Writer*>
     t.port_xstats.push_back(port_xstats(pipeline.config().ports[p]));
   }
   return t;
+}
+
+std::pair<uint64_t, uint64_t> kernel_reassembly_counts() {
+  std::ifstream in("/proc/self/net/snmp");
+  std::string names, values;
+  while (std::getline(in, names) && std::getline(in, values)) {
+    if (names.rfind("Ip: ", 0) != 0) continue;
+    std::istringstream n(names), v(values);
+    std::string name, value;
+    uint64_t fails = 0, reqds = 0;
+    while (n >> name && v >> value) {
+      if (name == "ReasmFails") fails = std::stoull(value);
+      if (name == "ReasmReqds") reqds = std::stoull(value);
+    }
+    return {fails, reqds};
+  }
+  return {0, 0};
 }
 
 std::string render_metrics(const Totals& t, const ControlState& control) {
@@ -155,6 +173,15 @@ std::string render_metrics(const Totals& t, const ControlState& control) {
   e.family("vxcollector_output_min_free_bytes", "gauge",
            "--min-free-mb in bytes: oldest files are deleted to keep this free (0: no cap).");
   e.sample({}, control.output_min_free_bytes);
+  if (control.kernel_reassembly) {
+    e.family("vxcollector_kernel_reassembly_failures_total", "counter",
+             "Outer IPv4 fragments the kernel failed to reassemble for net_af_packet ports "
+             "(this network namespace's ReasmFails: all of its traffic).");
+    e.sample({}, control.kernel_reassembly_failures);
+    e.family("vxcollector_kernel_reassembly_fragments_total", "counter",
+             "Fragments the kernel was given to reassemble (ReasmReqds, this network namespace).");
+    e.sample({}, control.kernel_reassembly_fragments);
+  }
   e.family("vxcollector_draining", "gauge",
            "1 while draining: /healthz answers 503 so load balancers stop sending, RX still runs.");
   e.sample({}, uint64_t{control.draining ? 1u : 0u});

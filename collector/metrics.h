@@ -61,7 +61,16 @@ struct ControlState {
   uint64_t output_free_bytes = 0;      // available to the collector on --output-dir's filesystem
   uint64_t output_min_free_bytes = 0;  // --min-free-mb in bytes
   bool draining = false;               // /healthz says 503 so load balancers move away; RX still runs
+  // net_af_packet's sockets have the kernel reassemble outer IPv4 fragments
+  // before the ring; what it fails to reassemble shows only in the network
+  // namespace's IP counters (/proc/net/snmp ReasmFails, ReasmReqds).
+  bool kernel_reassembly = false;  // some port is net_af_packet
+  uint64_t kernel_reassembly_failures = 0;
+  uint64_t kernel_reassembly_fragments = 0;
 };
+
+// ReasmFails and ReasmReqds of this network namespace (0, 0 when unreadable).
+std::pair<uint64_t, uint64_t> kernel_reassembly_counts();
 
 // name_of gives a lane's name (explicit name or vni-<VNI>).
 Totals collect_totals(const Pipeline& pipeline, const std::vector<const Writer*>& writers,

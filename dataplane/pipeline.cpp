@@ -322,15 +322,18 @@ struct Pipeline::Impl {
     if (b == nullptr) {
       void* obj = nullptr;
       if (rte_ring_sc_dequeue(w.free, &obj) != 0) {
-        if (!config.backpressure) {
-          c.drops[static_cast<size_t>(DropReason::writer_busy)].inc();
-          return;
-        }
-        // A replay waits for the writer instead of dropping. Other lanes'
-        // partly filled blocks go to the writer first: with as many open
-        // lanes as blocks, none would ever come back otherwise.
+        // Other lanes' partly filled blocks go to the writer first: with as
+        // many open lanes as blocks, none would come back before the flush
+        // timer (and a replay, which waits, would wait forever).
         flush_open_blocks(w);
-        while (rte_ring_sc_dequeue(w.free, &obj) != 0) rte_pause();
+        if (!config.backpressure) {
+          if (rte_ring_sc_dequeue(w.free, &obj) != 0) {
+            c.drops[static_cast<size_t>(DropReason::writer_busy)].inc();
+            return;
+          }
+        } else {
+          while (rte_ring_sc_dequeue(w.free, &obj) != 0) rte_pause();  // a replay waits
+        }
       }
       b = static_cast<WriteBlock*>(obj);
       b->lane = slot;

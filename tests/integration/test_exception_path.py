@@ -155,6 +155,12 @@ def main():
         F.check(any(k.startswith("vxcollector_port_xstats_total{") for k in m), "port xstats are exported")
         F.equal(m.get("vxcollector_draining"), 0.0, "not draining yet")
         F.check(m.get("vxcollector_output_free_bytes", 0) > 0, "output free bytes exported")
+        snmp = [l.split() for l in sh("cat", "/proc/net/snmp", ns=COL).stdout.splitlines() if l.startswith("Ip:")]
+        ip = dict(zip(snmp[0][1:], map(int, snmp[1][1:])))
+        F.equal((m.get("vxcollector_kernel_reassembly_failures_total"),
+                 m.get("vxcollector_kernel_reassembly_fragments_total")),
+                (float(ip["ReasmFails"]), float(ip["ReasmReqds"])),
+                "net_af_packet port: the namespace's kernel reassembly counters are exported")
 
         # Drain: refused from elsewhere, accepted from the host itself.
         code, _ = http(LB, "POST", f"http://{COL_IP}:{HTTP_PORT}/drain")
