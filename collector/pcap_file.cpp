@@ -14,11 +14,13 @@
 #include <algorithm>
 #include <cerrno>
 #include <cinttypes>
+#include <climits>
 #include <cstring>
 #include <optional>
 #include <stdexcept>
+#include <string>
 #include <string_view>
-#include <system_error>
+#include <thread>
 #include <tuple>
 
 namespace vxc {
@@ -151,28 +153,11 @@ int write_all(int fd, const uint8_t* data, size_t len, uint64_t offset) {
   return 0;
 }
 
-// mkdir -p; directories it creates get exactly `mode` (chmod, so the umask
-// does not narrow it). Returns 0 or errno.
-int make_dirs(const fs::path& dir, mode_t mode) {
-  fs::path prefix;
-  for (const fs::path& part : dir) {
-    prefix /= part;
-    if (part.empty()) continue;
-    if (::mkdir(prefix.c_str(), mode) == 0) {
-      if (::chmod(prefix.c_str(), mode) != 0) return errno;
-      continue;
-    }
-    if (errno != EEXIST) return errno;
-    struct stat st;
-    if (::stat(prefix.c_str(), &st) != 0) return errno;
-    if (!S_ISDIR(st.st_mode)) return ENOTDIR;
-  }
-  return 0;
-}
-
 // Starts `/bin/sh -c 'COMMAND "$1"' sh FILE` without waiting. The child gets
-// /dev/null as stdin and default signal state (the writer thread may have
-// signals blocked or ignored). Returns 0 or the error.
+// /dev/null as stdin, our stderr as its stdout (our stdout is the summary's),
+// no other descriptor of ours (the EAL's memory, pipes and capture files
+// would otherwise stay open as long as it runs) and default signal state (the
+// writer thread may have signals blocked or ignored). Returns 0 or the error.
 int spawn_post_rotate(const std::string& command, std::string file, pid_t* pid) {
   std::string script = command + " \"$1\"";
   char sh[] = "sh";
@@ -181,6 +166,8 @@ int spawn_post_rotate(const std::string& command, std::string file, pid_t* pid) 
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_adddup2(&actions, 2, 1);
+  posix_spawn_file_actions_addclosefrom_np(&actions, 3);
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
   sigset_t none;
@@ -196,6 +183,16 @@ int spawn_post_rotate(const std::string& command, std::string file, pid_t* pid) 
   return rc;
 }
 
+// True when `path` no longer leads to the directory `dir_fd` refers to
+// (removed, moved, replaced or mounted over).
+bool is_moved(const fs::path& path, int dir_fd) {
+  struct stat here;
+  struct stat held;
+  if (::stat(path.c_str(), &here) != 0) return errno == ENOENT || errno == ENOTDIR;
+  if (::fstat(dir_fd, &held) != 0) return false;
+  return here.st_dev != held.st_dev || here.st_ino != held.st_ino;
+}
+
 void validate_lane_name(const std::string& lane) {
   if (lane.empty() || lane == "." || lane == ".." || lane.find('/') != std::string::npos ||
       lane.find('\0') != std::string::npos) {
@@ -208,8 +205,11 @@ void validate_lane_name(const std::string& lane) {
 // ---------------------------------------------------------------------------
 // CompletedFiles
 
-CompletedFiles::CompletedFiles(std::filesystem::path output_dir, uint64_t min_free_bytes)
-    : output_dir_(output_dir.lexically_normal()), min_free_bytes_(min_free_bytes) {
+CompletedFiles::CompletedFiles(std::filesystem::path output_dir, uint64_t min_free_bytes,
+                               std::chrono::milliseconds post_rotate_exit_wait)
+    : output_dir_(output_dir.lexically_normal()),
+      min_free_bytes_(min_free_bytes),
+      post_rotate_exit_wait_(post_rotate_exit_wait) {
   // Completed files of earlier runs count against the disk cap too, oldest
   // (by the start time in their name) first.
   std::vector<std::tuple<std::string, uint64_t, fs::path>> found;
@@ -231,7 +231,17 @@ CompletedFiles::CompletedFiles(std::filesystem::path output_dir, uint64_t min_fr
 
 CompletedFiles::~CompletedFiles() {
   std::lock_guard lock(mutex_);
-  reap_locked(true);
+  const auto deadline = std::chrono::steady_clock::now() + post_rotate_exit_wait_;
+  reap_locked();
+  while (!children_.empty() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    reap_locked();
+  }
+  if (children_.empty()) return;
+  std::string pids;
+  for (const pid_t pid : children_) pids += " " + std::to_string(pid);
+  spdlog::warn("{} post-rotate command(s) still running after {} ms, left running: pid{}",
+               children_.size(), post_rotate_exit_wait_.count(), pids);
 }
 
 void CompletedFiles::add(const std::filesystem::path& file,
@@ -256,7 +266,7 @@ void CompletedFiles::add(const std::filesystem::path& file,
       children_.push_back(pid);
     }
   }
-  reap_locked(false);
+  reap_locked();
 }
 
 void CompletedFiles::forget(const std::filesystem::path& file) {
@@ -288,13 +298,13 @@ uint64_t CompletedFiles::enforce_disk_cap() {
 
 void CompletedFiles::reap() {
   std::lock_guard lock(mutex_);
-  reap_locked(false);
+  reap_locked();
 }
 
-void CompletedFiles::reap_locked(bool wait) {
+void CompletedFiles::reap_locked() {
   for (auto it = children_.begin(); it != children_.end();) {
     int status = 0;
-    const pid_t r = ::waitpid(*it, &status, wait ? 0 : WNOHANG);
+    const pid_t r = ::waitpid(*it, &status, WNOHANG);
     if (r == 0) {
       ++it;
       continue;
@@ -325,65 +335,111 @@ LaneFile::LaneFile(std::filesystem::path output_dir, LaneFileOptions options,
       lane_dir_((output_dir / options_.lane_name).lexically_normal()),
       completed_(completed) {
   validate_lane_name(options_.lane_name);
-  if (const int err = make_dirs(lane_dir_, options_.dir_mode); err != 0) {
-    throw std::system_error(err, std::generic_category(),
-                            "cannot create lane directory " + lane_dir_.string());
+}
+
+LaneFile::~LaneFile() {
+  complete();
+  retry_renames();
+  for (Unrenamed& u : unrenamed_) {
+    spdlog::error("lane {}: {} in {} could not be renamed to {}; left as it is", options_.lane_name,
+                  u.part_name, lane_dir_.string(), u.final_name);
+    ::close(u.dir_fd);
   }
+}
+
+int LaneFile::open_lane_dir() {
+  // The lane directory is ours to recreate; the output directory is not
+  // (ENOENT until the operator brings it back).
+  if (::mkdir(lane_dir_.c_str(), options_.dir_mode) == 0) {
+    if (::chmod(lane_dir_.c_str(), options_.dir_mode) != 0) return -errno;  // not the umask's
+  } else if (errno != EEXIST) {
+    return -errno;
+  }
+  const int fd = ::open(lane_dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  return fd >= 0 ? fd : -errno;  // ENOTDIR when a file took the directory's place
+}
+
+void LaneFile::scan_earlier_files() {
   // Continue after the highest seq on disk (a .part of a crashed run counts
   // too), so a restart never reuses a name; earlier completed files join the ring.
   std::vector<fs::path> earlier;
-  for (const auto& entry : fs::directory_iterator(lane_dir_)) {
-    const std::string name = entry.path().filename().string();
+  std::vector<std::string> parts;
+  std::error_code ec;
+  for (fs::directory_iterator it(lane_dir_, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
     const auto parsed = parse_name(options_.lane_name, name);
     if (!parsed) continue;
     next_seq_ = std::max(next_seq_, parsed->seq + 1);
-    if (!parsed->part && is_regular_file_no_follow(entry.path())) earlier.push_back(entry.path());
+    if (!is_regular_file_no_follow(it->path())) continue;
+    if (parsed->part)
+      parts.push_back(name);
+    else
+      earlier.push_back(it->path());
   }
   std::sort(earlier.begin(), earlier.end());
   if (options_.ring_files != 0) ring_.assign(earlier.begin(), earlier.end());
+  if (!parts.empty()) {
+    std::sort(parts.begin(), parts.end());
+    spdlog::warn(
+        "lane {}: {} unfinished file(s) of an earlier run that did not stop cleanly, left as they "
+        "are (whole records, the last one possibly cut): {}",
+        options_.lane_name, parts.size(), fmt::join(parts, " "));
+  }
 }
 
-LaneFile::~LaneFile() { complete(); }
-
 int LaneFile::open_file() {
-  if (const int err = make_dirs(lane_dir_, options_.dir_mode); err != 0) return err;
+  const int dir_fd = open_lane_dir();
+  if (dir_fd < 0) return -dir_fd;
+  if (!scanned_) {
+    scan_earlier_files();
+    scanned_ = true;
+  }
   const uint64_t now = realtime_ns();
   const std::string prefix = options_.lane_name + "-" + utc_stamp(now) + "-";
   const char* ext = options_.format == PcapFormat::pcapng ? ".pcapng" : ".pcap";
+  int err = EEXIST;
   for (int attempt = 0; attempt < kMaxOpenAttempts; ++attempt, ++next_seq_) {
     char seq[24];
     std::snprintf(seq, sizeof(seq), "%06" PRIu64, next_seq_);
-    fs::path final_path = lane_dir_ / (prefix + seq + ext);
-    fs::path part_path = final_path;
-    part_path += ".part";
+    std::string final_name = prefix + seq + ext;
+    std::string part_name = final_name + ".part";
     struct stat st;
-    if (::lstat(final_path.c_str(), &st) == 0) continue;  // never shadow a completed file
-    if (errno != ENOENT) return errno;
-    const int fd = ::open(part_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                          options_.file_mode);
+    if (::fstatat(dir_fd, final_name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
+      continue;  // never shadow a completed file
+    }
+    if (errno != ENOENT) {
+      err = errno;
+      break;
+    }
+    const int fd =
+        ::openat(dir_fd, part_name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                 options_.file_mode);
     if (fd < 0) {
       if (errno == EEXIST) continue;
-      return errno;
+      err = errno;
+      break;
     }
     const std::vector<uint8_t> header = file_header(options_.format, options_.snaplen);
-    int err = ::fchmod(fd, options_.file_mode) == 0 ? 0 : errno;
+    err = ::fchmod(fd, options_.file_mode) == 0 ? 0 : errno;
     if (err == 0) err = write_all(fd, header.data(), header.size(), 0);
     if (err != 0) {
       // Nothing worth keeping; the seq is free again for the next try.
       ::close(fd);
-      ::unlink(part_path.c_str());
-      return err;
+      ::unlinkat(dir_fd, part_name.c_str(), 0);
+      break;
     }
     fd_ = fd;
-    part_path_ = std::move(part_path);
-    final_path_ = std::move(final_path);
+    dir_fd_ = dir_fd;
+    part_name_ = std::move(part_name);
+    final_name_ = std::move(final_name);
     file_bytes_ = header.size();
     has_records_ = false;
     opened_ns_ = now;
     ++next_seq_;
     return 0;
   }
-  return EEXIST;
+  ::close(dir_fd);
+  return err;
 }
 
 int LaneFile::append(const uint8_t* records, size_t len) {
@@ -394,9 +450,8 @@ int LaneFile::append(const uint8_t* records, size_t len) {
       // Deleted under us (file or lane directory removed): writing on would
       // fill the disk invisibly, so start a new file.
       spdlog::warn("lane {}: {} was deleted while open; starting a new file", options_.lane_name,
-                   part_path_.string());
-      ::close(fd_);
-      fd_ = -1;
+                   (lane_dir_ / part_name_).string());
+      complete();
     } else if (options_.rotate_bytes != 0 && has_records_ &&
                file_bytes_ + len > options_.rotate_bytes) {
       complete();
@@ -408,9 +463,12 @@ int LaneFile::append(const uint8_t* records, size_t len) {
   if (const int err = write_all(fd_, records, len, file_bytes_); err != 0) {
     // Cut back to the last whole record so the file stays readable.
     if (::ftruncate(fd_, static_cast<off_t>(file_bytes_)) != 0) {
-      spdlog::warn("lane {}: cannot truncate {}: {}", options_.lane_name, part_path_.string(),
+      spdlog::warn("lane {}: cannot truncate {}: {}", options_.lane_name, part_name_,
                    std::strerror(errno));
     }
+    // A full disk may free up: keep the file. Anything else (EIO, EROFS, ...)
+    // may never heal on this descriptor: keep what it holds, start afresh.
+    if (err != ENOSPC && err != EDQUOT) complete();
     return err;
   }
   file_bytes_ += len;
@@ -418,40 +476,85 @@ int LaneFile::append(const uint8_t* records, size_t len) {
   return 0;
 }
 
+bool LaneFile::lane_dir_moved() const { return is_moved(lane_dir_, dir_fd_); }
+
 void LaneFile::tick(uint64_t now_ns) {
-  if (fd_ < 0 || options_.rotate_seconds == 0) return;
-  if (now_ns >= opened_ns_ + uint64_t{options_.rotate_seconds} * kNsPerSec) complete();
+  retry_renames();
+  if (fd_ < 0) return;
+  if (lane_dir_moved()) {
+    spdlog::warn("lane {}: {} is no longer the directory holding {}; completing it there",
+                 options_.lane_name, lane_dir_.string(), part_name_);
+    complete();
+    return;
+  }
+  if (options_.rotate_seconds != 0 &&
+      now_ns >= opened_ns_ + uint64_t{options_.rotate_seconds} * kNsPerSec)
+    complete();
 }
 
 void LaneFile::complete() {
   if (fd_ < 0) return;
+  Unrenamed u{dir_fd_, std::move(part_name_), std::move(final_name_)};
   const int fd = fd_;
   fd_ = -1;
-  if (!has_records_) {
-    // Only a header (every append failed): not worth a file.
-    ::close(fd);
-    ::unlink(part_path_.c_str());
-    return;
-  }
+  dir_fd_ = -1;
+  struct stat st;
+  const bool deleted = ::fstat(fd, &st) == 0 && st.st_nlink == 0;
   if (::close(fd) != 0) {
-    spdlog::warn("lane {}: close {}: {}", options_.lane_name, part_path_.string(),
-                 std::strerror(errno));
+    spdlog::warn("lane {}: close {}: {}", options_.lane_name, u.part_name, std::strerror(errno));
   }
-  int rc =
-      ::renameat2(AT_FDCWD, part_path_.c_str(), AT_FDCWD, final_path_.c_str(), RENAME_NOREPLACE);
-  if (rc != 0 && errno == EINVAL) {
-    rc = ::rename(part_path_.c_str(), final_path_.c_str());  // no RENAME_NOREPLACE here
-  }
-  if (rc != 0) {
-    spdlog::error("lane {}: cannot rename {}: {}", options_.lane_name, part_path_.string(),
-                  std::strerror(errno));
+  if (deleted || !has_records_) {
+    // Gone already, or only a header (every append failed): not worth a file.
+    if (!deleted) ::unlinkat(u.dir_fd, u.part_name.c_str(), 0);
+    ::close(u.dir_fd);
     return;
   }
+  if (!try_rename(u)) {
+    spdlog::error("lane {}: cannot rename {} in {}: {}; retrying", options_.lane_name, u.part_name,
+                  lane_dir_.string(), std::strerror(u.error));
+    unrenamed_.push_back(std::move(u));
+  }
+}
+
+bool LaneFile::try_rename(Unrenamed& u) {
+  int rc =
+      ::renameat2(u.dir_fd, u.part_name.c_str(), u.dir_fd, u.final_name.c_str(), RENAME_NOREPLACE);
+  if (rc != 0 && errno == EINVAL) {  // no RENAME_NOREPLACE on this file system
+    rc = ::renameat(u.dir_fd, u.part_name.c_str(), u.dir_fd, u.final_name.c_str());
+  }
+  const int err = rc == 0 ? 0 : errno;
+  if (err != 0 && err != ENOENT && err != EEXIST) {
+    u.error = err;
+    return false;  // try again later
+  }
+  // Where the file is now: lane_dir_ as configured, or wherever the directory
+  // was moved to (the kernel's name for it).
+  fs::path dir = lane_dir_;
+  if (is_moved(lane_dir_, u.dir_fd)) {
+    char where[PATH_MAX];
+    const std::string link = "/proc/self/fd/" + std::to_string(u.dir_fd);
+    const ssize_t n = ::readlink(link.c_str(), where, sizeof(where) - 1);
+    if (n > 0 && where[0] == '/') dir = std::string(where, static_cast<size_t>(n));
+  }
+  ::close(u.dir_fd);
+  u.dir_fd = -1;
+  if (err != 0) {
+    spdlog::error("lane {}: cannot rename {} in {}: {}; given up", options_.lane_name, u.part_name,
+                  dir.string(), std::strerror(err));
+    return true;
+  }
+  if (u.error != 0) spdlog::info("lane {}: renamed {} after all", options_.lane_name, u.final_name);
+  const fs::path final_path = dir / u.final_name;
   files_completed_.store(files_completed_.load(std::memory_order_relaxed) + 1,
                          std::memory_order_relaxed);
-  if (options_.ring_files != 0) ring_.push_back(final_path_);
-  completed_.add(final_path_, options_.post_rotate_command);
+  if (options_.ring_files != 0) ring_.push_back(final_path);
+  completed_.add(final_path, options_.post_rotate_command);
   enforce_ring();
+  return true;
+}
+
+void LaneFile::retry_renames() {
+  std::erase_if(unrenamed_, [this](Unrenamed& u) { return try_rename(u); });
 }
 
 void LaneFile::enforce_ring() {

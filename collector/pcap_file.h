@@ -8,6 +8,30 @@
 // LINKTYPE_ETHERNET (1); classic pcap uses the microsecond (0xa1b2c3d4) or
 // nanosecond (0xa1b23c4d) magic, pcapng one SHB and one IDB with if_tsresol=9.
 //
+// Directories: the output directory is the operator's (the program creates it
+// at start-up, it may be a mount point); a LaneFile never creates it. It
+// creates its lane directory whenever it opens a file and the directory is
+// missing. While the output directory is missing, append() fails with ENOENT
+// and tries again on every call, so writing resumes by itself once it is back.
+//
+// Faults while running (each logged once, never per packet):
+//  * the open file or its lane directory is deleted: the next append() starts
+//    a new file, in a new lane directory if needed;
+//  * the lane directory is moved, replaced or mounted over: tick() completes
+//    the open file where it is (renamed through a descriptor of the directory
+//    that holds it) and the next file goes to the path again;
+//  * a write fails with anything but ENOSPC/EDQUOT (EIO, EROFS, EFBIG, ...):
+//    the file is cut back to whole records and completed, and the next append()
+//    opens a new one. A full disk keeps the file open; it resumes in place;
+//  * a rename that fails (the file system went read-only) is retried by tick()
+//    until it works or the file is gone; only then does the file count as
+//    completed and get its post-rotate command;
+//  * a crash or SIGKILL leaves the open file as "<name>.part": a valid capture
+//    of whole records, possibly followed by one record cut short by a write the
+//    kill interrupted (readers stop there with a truncation warning). A restart
+//    leaves such files as they are (logged) and continues the sequence after
+//    the highest seq on disk, .part files included: no name is ever reused.
+//
 // Threading: a LaneFile is owned by one writer thread. CompletedFiles is shared
 // by every writer thread (it has its own mutex).
 #pragma once
@@ -15,6 +39,7 @@
 #include <sys/types.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <filesystem>
@@ -43,12 +68,21 @@ struct LaneFileOptions {
 // (--min-free-mb) and the post-rotate commands. Thread-safe.
 class CompletedFiles {
  public:
+  // How long the destructor waits for running post-rotate commands.
+  static constexpr std::chrono::milliseconds kPostRotateExitWait{5000};
+
   // min_free_bytes == 0 disables the disk cap.
-  CompletedFiles(std::filesystem::path output_dir, uint64_t min_free_bytes);
-  ~CompletedFiles();  // waits for running post-rotate commands
+  CompletedFiles(std::filesystem::path output_dir, uint64_t min_free_bytes,
+                 std::chrono::milliseconds post_rotate_exit_wait = kPostRotateExitWait);
+  // Waits up to post_rotate_exit_wait for running post-rotate commands, then
+  // leaves the rest running (logged): a command that never exits must not keep
+  // the collector from stopping.
+  ~CompletedFiles();
 
   // Records a completed file (only kept when the disk cap is on); starts its
-  // post-rotate command (if any) without waiting for it.
+  // post-rotate command (if any) without waiting for it. The command gets
+  // /dev/null as stdin, our stderr as stdout and stderr (our stdout carries
+  // the JSON summary), and none of our other descriptors.
   void add(const std::filesystem::path& file, const std::string& post_rotate_command);
   // Removes a file from the record (ring deletion by its lane).
   void forget(const std::filesystem::path& file);
@@ -62,10 +96,11 @@ class CompletedFiles {
   uint64_t post_rotate_failures() const;  // commands that exited non-zero or could not start
 
  private:
-  void reap_locked(bool wait);
+  void reap_locked();  // never blocks
 
   const std::filesystem::path output_dir_;
   const uint64_t min_free_bytes_;
+  const std::chrono::milliseconds post_rotate_exit_wait_;
   mutable std::mutex mutex_;                 // guards everything below
   std::deque<std::filesystem::path> files_;  // oldest first
   std::vector<pid_t> children_;              // running post-rotate commands
@@ -76,18 +111,24 @@ class CompletedFiles {
 
 class LaneFile {
  public:
+  // Touches no file yet: the lane directory is made (and scanned for earlier
+  // files) by the first append(). Throws std::invalid_argument for a lane name
+  // that cannot be a directory name.
   LaneFile(std::filesystem::path output_dir, LaneFileOptions options, CompletedFiles& completed);
-  ~LaneFile();  // completes the open file, if any
+  ~LaneFile();  // completes the open file, if any, and tries failed renames once more
 
   // Appends whole encoded records (see dataplane/pcap_record.h). Opens a file
   // if none is open; completes the current file first if the append would take
   // it past rotate_bytes (a file always gets at least one append). On a failed
   // or short write the file is cut back to its last whole record and the errno
-  // is returned (ENOSPC, EDQUOT, EIO, ...); 0 on success.
+  // is returned (ENOSPC, EDQUOT, EIO, EROFS, ...; ENOENT or EROFS from opening
+  // a file); 0 on success. See "Faults" above for what happens to the file.
   int append(const uint8_t* records, size_t len);
 
-  // Completes the open file if rotate_seconds have passed since it was opened.
-  // `now` is CLOCK_REALTIME in nanoseconds.
+  // Housekeeping, called every few hundred ms: completes the open file if
+  // rotate_seconds have passed since it was opened (`now` is CLOCK_REALTIME in
+  // nanoseconds) or if its lane directory is no longer at its path, and
+  // retries failed renames.
   void tick(uint64_t now_ns);
 
   // Completes the open file now (SIGHUP, shutdown). No-op when none is open.
@@ -95,10 +136,24 @@ class LaneFile {
 
   uint64_t files_completed() const;  // by this LaneFile since construction
   uint64_t files_deleted_by_ring() const;
+  size_t renames_pending() const { return unrenamed_.size(); }  // owning thread only
   const LaneFileOptions& options() const;
 
  private:
+  // A closed file still named "<name>.part", in the directory dir_fd refers to.
+  struct Unrenamed {
+    int dir_fd = -1;
+    std::string part_name;
+    std::string final_name;
+    int error = 0;  // of the last failed rename
+  };
+
   int open_file();
+  int open_lane_dir();  // returns a directory fd or -errno
+  void scan_earlier_files();
+  bool lane_dir_moved() const;
+  bool try_rename(Unrenamed& u);  // true when done with it (renamed, gone, or given up)
+  void retry_renames();
   void enforce_ring();
 
   const LaneFileOptions options_;
@@ -106,13 +161,16 @@ class LaneFile {
   CompletedFiles& completed_;
 
   int fd_ = -1;
-  std::filesystem::path part_path_;  // "<name>.part" while open
-  std::filesystem::path final_path_;
+  int dir_fd_ = -1;  // the lane directory holding the open file
+  std::string part_name_;
+  std::string final_name_;
   uint64_t file_bytes_ = 0;  // header + whole records written to the open file
   bool has_records_ = false;
   uint64_t opened_ns_ = 0;
+  bool scanned_ = false;  // earlier files looked at (first open)
   uint64_t next_seq_ = 1;
   std::deque<std::filesystem::path> ring_;  // this lane's completed files, oldest first
+  std::vector<Unrenamed> unrenamed_;        // renames to retry
 
   // Written by the owning thread only (relaxed load + store); read by anyone.
   std::atomic<uint64_t> files_completed_{0};

@@ -13,8 +13,9 @@ namespace vxc {
 namespace {
 
 constexpr unsigned kBlocksPerPass = 16;
-constexpr uint64_t kHousekeepingNs = 200'000'000;  // time rotation, ring, disk cap
-constexpr uint64_t kErrorLogNs = 10'000'000'000;   // write errors logged at most this often
+constexpr uint64_t kHousekeepingNs = 200'000'000;   // time rotation, ring, disk cap
+constexpr uint64_t kErrorLogNs = 10'000'000'000;    // write errors logged at most this often
+constexpr uint64_t kIdleFailureNs = 5'000'000'000;  // see Writer::last_error()
 
 uint64_t now_ns() {
   timespec ts{};
@@ -35,7 +36,11 @@ Writer::Writer(Pipeline& pipeline, uint16_t worker, std::filesystem::path output
       rotate_requests_(rotate_requests),
       rotations_seen_(rotate_requests.load()),
       files_(pipeline.config().max_lanes),
-      completed_published_(pipeline.config().max_lanes, 0) {
+      completed_published_(pipeline.config().max_lanes, 0),
+      lane_error_(pipeline.config().max_lanes, 0),
+      lane_lost_(pipeline.config().max_lanes, 0),
+      lane_logged_(pipeline.config().max_lanes, false),
+      lane_failed_ns_(pipeline.config().max_lanes, 0) {
   thread_ = std::thread([this] { run(); });
   // Named so that top, /proc and the tests can tell the writers apart.
   pthread_setname_np(thread_.native_handle(), ("vxc-writer-" + std::to_string(worker)).c_str());
@@ -60,34 +65,53 @@ void Writer::write_block(WriteBlock& block) {
   LaneSlot& lane = pipeline_.lane(slot);
   std::unique_ptr<LaneFile>& file = files_[slot];
   int err = 0;
+  std::string exception;
   try {
     if (!file) file = std::make_unique<LaneFile>(output_dir_, options_for_(lane), completed_);
     err = file->append(block.data, block.used);
     publish_completed(slot);
   } catch (const std::exception& e) {
     err = EIO;
-    spdlog::error("lane slot {}: {}", slot, e.what());
+    exception = std::string(" (") + e.what() + ")";
   }
+  auto lane_name = [&] { return file ? file->options().lane_name : std::to_string(slot); };
   if (err == 0) {
+    if (failing_lanes_ != 0) last_success_ns_ = now_ns();
     lane.written.add(block.packets);
     lane.inner_bytes.add(block.inner_bytes);
     lane.written_bytes.add(block.used);
-    last_error_.store(0, std::memory_order_relaxed);
+    if (lane_error_[slot] != 0) {
+      if (lane_logged_[slot])
+        spdlog::info("lane {}: writing works again; {} packets were dropped while it failed",
+                     lane_name(), lane_lost_[slot]);
+      lane_error_[slot] = 0;
+      if (--failing_lanes_ == 0) last_error_.store(0, std::memory_order_relaxed);
+    }
     return;
   }
   const DropReason reason =
       (err == ENOSPC || err == EDQUOT) ? DropReason::disk_full : DropReason::write_error;
   drops_[static_cast<size_t>(reason)].add(block.packets);
   lane.write_failed.add(block.packets);
+  const uint64_t now = now_ns();
+  if (lane_error_[slot] == 0) {
+    ++failing_lanes_;
+    lane_lost_[slot] = 0;
+    lane_logged_[slot] = false;
+  }
+  lane_error_[slot] = err;
+  lane_failed_ns_[slot] = now;
+  lane_lost_[slot] += block.packets;
   last_error_.store(err, std::memory_order_relaxed);
   errors_since_log_ += block.packets;
-  const uint64_t now = now_ns();
-  if (now - last_error_log_ns_ >= kErrorLogNs) {
-    spdlog::error("lane {}: writing under {} failed: {}; {} packets dropped as {} since the last report",
-                  file ? file->options().lane_name : std::to_string(slot), output_dir_.string(), std::strerror(err),
-                  errors_since_log_, drop_reason_name(reason));
+  if (last_error_log_ns_ == 0 || now - last_error_log_ns_ >= kErrorLogNs) {
+    spdlog::error(
+        "lane {}: writing under {} failed: {}{}; {} packets dropped as {} since the last report",
+        lane_name(), output_dir_.string(), std::strerror(err), exception, errors_since_log_,
+        drop_reason_name(reason));
     errors_since_log_ = 0;
     last_error_log_ns_ = now;
+    lane_logged_[slot] = true;
   }
 }
 
@@ -102,6 +126,13 @@ void Writer::housekeeping(uint64_t now) {
     else
       files_[slot]->tick(now);
     publish_completed(slot);
+  }
+  for (uint32_t slot = 0; failing_lanes_ != 0 && slot < lane_error_.size(); ++slot) {
+    if (lane_error_[slot] == 0 || now - lane_failed_ns_[slot] < kIdleFailureNs ||
+        last_success_ns_ < lane_failed_ns_[slot])
+      continue;
+    lane_error_[slot] = 0;  // idle since, while other lanes write: its traffic stopped
+    if (--failing_lanes_ == 0) last_error_.store(0, std::memory_order_relaxed);
   }
   completed_.reap();
   const uint64_t deleted = completed_.enforce_disk_cap();

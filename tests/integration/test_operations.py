@@ -127,8 +127,11 @@ def lane_records(outdir, lane):
 
 
 def worker_for_vni(vni, workers):
-    """dataplane/lanes.h worker_for_vni, to know which worker should own a lane."""
-    return (((vni * 0x9E3779B1) & 0xFFFFFFFF) >> 16) % workers
+    """dataplane/lanes.h worker_for_key(LaneKey::for_vni(vni)), to know which worker should own a lane."""
+    m = 0xFFFFFFFFFFFFFFFF
+    h = (vni * 0x9E3779B97F4A7C15) & m  # the key's other 16 bytes are zero
+    h = (h ^ (h >> 29) ^ (h >> 47)) & 0xFFFFFFFF
+    return (h >> 8) % workers
 
 
 def thread_io(pid):

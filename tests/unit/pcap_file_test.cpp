@@ -1,12 +1,18 @@
 // LaneFile / CompletedFiles on a real file system, judged by capinfos and tshark.
 #include "collector/pcap_file.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <linux/fs.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -15,6 +21,7 @@
 #include <chrono>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <regex>
 #include <sstream>
 #include <string>
@@ -228,6 +235,7 @@ class PcapFileTest : public ::testing::Test {
     ASSERT_NE(mkdtemp(tmpl), nullptr) << strerror(errno);
     dir_ = tmpl;
     out_ = dir_ / "out";
+    fs::create_directories(out_);  // the output directory exists (the program makes it at start)
   }
 
   void TearDown() override {
@@ -576,6 +584,7 @@ TEST_F(PcapFileTest, SymlinkAtTheNextNameIsNotFollowed) {
   LaneFile lane(out_, opts("lane"), completed);
   const fs::path victim = dir_ / "victim";
   write_file(victim, "untouched");
+  fs::create_directories(out_ / "lane");
   // Plant symlinks at every name seq 1 (.part) and seq 2 (final) could get in
   // the next seconds.
   const uint64_t now = now_ns();
@@ -602,9 +611,12 @@ TEST_F(PcapFileTest, SymlinkAtTheNextNameIsNotFollowed) {
 // ---------------------------------------------------------------------------
 // Modes
 
-TEST_F(PcapFileTest, FileAndDirectoryModesIgnoreTheUmask) {
+TEST_F(PcapFileTest, FileAndLaneDirectoryModesIgnoreTheUmask) {
   const mode_t old_umask = umask(077);
-  const fs::path out = dir_ / "a" / "b";  // made with mkdir -p semantics
+  const fs::path out = dir_ / "a" / "b";
+  fs::create_directories(out);
+  fs::permissions(dir_ / "a", fs::perms(0751));
+  fs::permissions(out, fs::perms(0751));
   {
     CompletedFiles completed(out, 0);
     LaneFileOptions o = opts("lane");
@@ -621,11 +633,9 @@ TEST_F(PcapFileTest, FileAndDirectoryModesIgnoreTheUmask) {
     lane.complete();
   }
   umask(old_umask);
-  for (const fs::path& d : {dir_ / "a", out, out / "lane"}) {
-    struct stat st;
-    ASSERT_EQ(stat(d.c_str(), &st), 0);
-    EXPECT_EQ(st.st_mode & 07777, 0751u) << d;
-  }
+  struct stat dir_st;
+  ASSERT_EQ(stat((out / "lane").c_str(), &dir_st), 0);
+  EXPECT_EQ(dir_st.st_mode & 07777, 0751u);
   const auto names = list(out / "lane");
   ASSERT_EQ(names.size(), 1u);
   struct stat st;
@@ -762,6 +772,7 @@ TEST_F(PcapFileTest, FullDiskCutsBackToWholeRecordsAndResumesWhenSpaceReturns) {
   const fs::path filler = mnt / "filler";
   write_file(filler, std::string(300 * 1024, 'f'));
 
+  fs::create_directories(mnt / "out");
   CompletedFiles completed(mnt / "out", 0);
   LaneFile lane(mnt / "out", opts("lane", PcapFormat::pcapng), completed);
   const Block b = make_block_bytes(PcapFormat::pcapng, 128, 64 * 1024);
@@ -805,6 +816,7 @@ TEST_F(PcapFileTest, FullDiskCutsBackToWholeRecordsAndResumesWhenSpaceReturns) {
 TEST_F(PcapFileTest, FileWithNoRecordsIsNotKept) {
   const fs::path mnt = dir_ / "mnt";
   if (const std::string why = mount_tmpfs(mnt, "1m"); !why.empty()) GTEST_SKIP() << why;
+  fs::create_directories(mnt / "out");
   CompletedFiles completed(mnt / "out", 0);
   LaneFile lane(mnt / "out", opts("lane"), completed);
   // Fill the file system completely.
@@ -862,12 +874,185 @@ TEST_F(PcapFileTest, LaneDirectoryRemovedWhileOpenStartsANewFile) {
   EXPECT_EQ(lane.files_completed(), 1u);
 }
 
+TEST_F(PcapFileTest, OutputDirectoryRemovedFailsUntilItReturns) {
+  CompletedFiles completed(out_, 0);
+  LaneFile lane(out_, opts("lane"), completed);
+  const Block lost = make_block(PcapFormat::pcap_usec, 128, 5);
+  ASSERT_EQ(lane.append(lost.bytes.data(), lost.bytes.size()), 0);
+  fs::remove_all(out_);
+  // The output directory is the operator's: not recreated, every append fails.
+  EXPECT_EQ(lane.append(lost.bytes.data(), lost.bytes.size()), ENOENT);
+  EXPECT_EQ(lane.append(lost.bytes.data(), lost.bytes.size()), ENOENT);
+  EXPECT_FALSE(fs::exists(out_));
+
+  fs::create_directory(out_);  // back: the lane directory is recreated
+  const Block kept = make_block(PcapFormat::pcap_usec, 128, 9);
+  ASSERT_EQ(lane.append(kept.bytes.data(), kept.bytes.size()), 0);
+  lane.complete();
+  const auto names = list(out_ / "lane");
+  ASSERT_EQ(names.size(), 1u);
+  EXPECT_TRUE(names[0].ends_with("-000002.pcap")) << "seq continues: " << names[0];
+  EXPECT_EQ(capinfos(out_ / "lane" / names[0]).packets, 9u);
+}
+
+TEST_F(PcapFileTest, LaneDirectoryMovedWhileOpenIsCompletedWhereItIs) {
+  CompletedFiles completed(out_, 0);
+  LaneFile lane(out_, opts("lane"), completed);
+  const Block first = make_block(PcapFormat::pcap_usec, 128, 6);
+  ASSERT_EQ(lane.append(first.bytes.data(), first.bytes.size()), 0);
+  fs::rename(out_ / "lane", out_ / "moved");
+  lane.tick(now_ns());  // notices, completes the file in the moved directory
+  EXPECT_EQ(lane.files_completed(), 1u);
+  const auto moved = list(out_ / "moved");
+  ASSERT_EQ(moved.size(), 1u);
+  EXPECT_TRUE(std::regex_match(moved[0], kCompletedName)) << moved[0];
+  EXPECT_EQ(capinfos(out_ / "moved" / moved[0]).packets, 6u);
+
+  const Block next = make_block(PcapFormat::pcap_usec, 128, 4);
+  ASSERT_EQ(lane.append(next.bytes.data(), next.bytes.size()), 0);  // at the path again
+  lane.complete();
+  const auto names = list(out_ / "lane");
+  ASSERT_EQ(names.size(), 1u);
+  EXPECT_EQ(capinfos(out_ / "lane" / names[0]).packets, 4u);
+}
+
+TEST_F(PcapFileTest, WriteErrorCompletesTheFileAndTheNextAppendOpensANewOne) {
+  // RLIMIT_FSIZE makes a write past 40 KB fail with EFBIG: a write error that
+  // is not a full disk, on this descriptor only.
+  CompletedFiles completed(out_, 0);
+  LaneFile lane(out_, opts("lane"), completed);
+  const Block b = make_block_bytes(PcapFormat::pcap_usec, 128, 16 * 1024);
+  rlimit old_limit;
+  ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &old_limit), 0);
+  const auto old_handler = signal(SIGXFSZ, SIG_IGN);
+  rlimit limit = old_limit;
+  limit.rlim_cur = 40 * 1024;
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &limit), 0);
+  std::vector<int> results;
+  for (int i = 0; i < 4; ++i) results.push_back(lane.append(b.bytes.data(), b.bytes.size()));
+  setrlimit(RLIMIT_FSIZE, &old_limit);
+  signal(SIGXFSZ, old_handler);
+  // Two blocks fit; the third fails and completes the file; the fourth opens seq 2.
+  EXPECT_EQ(results, (std::vector<int>{0, 0, EFBIG, 0}));
+  EXPECT_EQ(lane.files_completed(), 1u);
+  lane.complete();
+  const auto names = list(out_ / "lane");
+  ASSERT_EQ(names.size(), 2u);
+  EXPECT_EQ(capinfos(out_ / "lane" / names[0]).packets, 2 * b.packets.size());
+  EXPECT_EQ(tshark(out_ / "lane" / names[0]).status, 0) << "cut back to whole records";
+  EXPECT_EQ(capinfos(out_ / "lane" / names[1]).packets, b.packets.size());
+}
+
+// chattr +i / -i (tmpfs and ext4 both support it).
+bool set_immutable(const fs::path& dir, bool on) {
+  const int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+  if (fd < 0) return false;
+  int flags = 0;
+  bool ok = ioctl(fd, FS_IOC_GETFLAGS, &flags) == 0;
+  flags = on ? flags | FS_IMMUTABLE_FL : flags & ~FS_IMMUTABLE_FL;
+  ok = ok && ioctl(fd, FS_IOC_SETFLAGS, &flags) == 0;
+  close(fd);
+  return ok;
+}
+
+TEST_F(PcapFileTest, FailedRenameIsRetriedByTick) {
+  const fs::path marker = dir_ / "marker";
+  CompletedFiles completed(out_, 0);
+  LaneFileOptions o = opts("lane");
+  o.post_rotate_command = "printf '%s\\n' >>'" + marker.string() + "'";
+  LaneFile lane(out_, o, completed);
+  const Block b = make_block(PcapFormat::pcap_usec, 128, 3);
+  ASSERT_EQ(lane.append(b.bytes.data(), b.bytes.size()), 0);
+  if (!set_immutable(out_ / "lane", true)) GTEST_SKIP() << "chattr +i: " << strerror(errno);
+  lane.complete();  // the rename fails (EPERM): retried later
+  EXPECT_EQ(lane.renames_pending(), 1u);
+  lane.tick(now_ns());
+  EXPECT_EQ(lane.renames_pending(), 1u);
+  EXPECT_EQ(lane.files_completed(), 0u);
+  EXPECT_EQ(with_suffix(list(out_ / "lane"), ".part").size(), 1u);
+  EXPECT_EQ(lane.append(b.bytes.data(), b.bytes.size()), EPERM) << "no new file either";
+
+  ASSERT_TRUE(set_immutable(out_ / "lane", false));
+  lane.tick(now_ns());
+  EXPECT_EQ(lane.renames_pending(), 0u);
+  EXPECT_EQ(lane.files_completed(), 1u);
+  const auto names = list(out_ / "lane");
+  ASSERT_EQ(names.size(), 1u);
+  EXPECT_TRUE(std::regex_match(names[0], kCompletedName)) << names[0];
+  EXPECT_EQ(capinfos(out_ / "lane" / names[0]).packets, 3u);
+  const std::string expected = (out_ / "lane" / names[0]).string() + "\n";
+  EXPECT_TRUE(wait_for(completed, [&] { return read_file(marker) == expected; }))
+      << "post-rotate runs once the file is complete; marker: " << read_file(marker);
+}
+
+TEST_F(PcapFileTest, ReadOnlyMountOverTheOutputDirectoryFailsUntilItGoes) {
+  // A read-only bind mount over the output directory: the open file (opened
+  // before, through the writable mount) is finished normally; opening the
+  // next one fails with EROFS until the read-only mount goes away.
+  if (geteuid() != 0) GTEST_SKIP() << "not root";
+  CompletedFiles completed(out_, 0);
+  LaneFile lane(out_, opts("lane"), completed);
+  const Block b = make_block(PcapFormat::pcap_usec, 128, 5);
+  ASSERT_EQ(lane.append(b.bytes.data(), b.bytes.size()), 0);
+  ASSERT_EQ(mount(out_.c_str(), out_.c_str(), nullptr, MS_BIND, nullptr), 0) << strerror(errno);
+  mounts_.push_back(out_);
+  ASSERT_EQ(mount(nullptr, out_.c_str(), nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY, nullptr), 0)
+      << strerror(errno);
+  ASSERT_EQ(lane.append(b.bytes.data(), b.bytes.size()), 0) << "the open file still takes records";
+  lane.complete();
+  EXPECT_EQ(lane.files_completed(), 1u);
+  EXPECT_EQ(lane.append(b.bytes.data(), b.bytes.size()), EROFS);
+  EXPECT_EQ(lane.append(b.bytes.data(), b.bytes.size()), EROFS);
+
+  ASSERT_EQ(umount(out_.c_str()), 0) << strerror(errno);
+  mounts_.pop_back();
+  ASSERT_EQ(lane.append(b.bytes.data(), b.bytes.size()), 0);
+  lane.complete();
+  const auto names = list(out_ / "lane");
+  ASSERT_EQ(names.size(), 2u);
+  EXPECT_EQ(capinfos(out_ / "lane" / names[0]).packets, 10u);
+  EXPECT_EQ(capinfos(out_ / "lane" / names[1]).packets, 5u);
+}
+
+TEST_F(PcapFileTest, EarlierRunsPartFileIsLeftAsItIs) {
+  // What a SIGKILL in the middle of a write leaves: whole records, then a cut one.
+  CompletedFiles completed(out_, 0);
+  const Block b = make_block(PcapFormat::pcap_usec, 128, 8);
+  fs::path part;
+  {
+    LaneFile first(out_, opts("lane"), completed);
+    ASSERT_EQ(first.append(b.bytes.data(), b.bytes.size()), 0);
+    part = out_ / "lane" / with_suffix(list(out_ / "lane"), ".part").at(0);
+    const std::string whole = read_file(part);
+    fs::copy_file(part, dir_ / "crashed");
+    first.complete();
+    fs::remove_all(out_ / "lane");
+    fs::create_directory(out_ / "lane");
+    write_file(part, whole.substr(0, whole.size() - 30));
+  }
+  const std::string before = read_file(part);
+  LaneFile second(out_, opts("lane"), completed);
+  ASSERT_EQ(second.append(b.bytes.data(), b.bytes.size()), 0);
+  second.complete();
+  EXPECT_EQ(read_file(part), before);
+  EXPECT_EQ(list(out_ / "lane").size(), 2u);
+  const auto done = with_suffix(list(out_ / "lane"), ".pcap");
+  ASSERT_EQ(done.size(), 1u);
+  EXPECT_TRUE(done[0].ends_with("-000002.pcap")) << done[0];
+  // tshark reads the 7 whole records and says the file was cut short.
+  const RunResult t = tshark(part);
+  EXPECT_EQ(lines(t.out).size(), 7u);
+  const RunResult why = run("tshark -r " + quote(part) + " 2>&1 >/dev/null");
+  EXPECT_NE(why.out.find("cut short in the middle of a packet"), std::string::npos) << why.out;
+}
+
 // ---------------------------------------------------------------------------
 // Post-rotate commands
 
 TEST_F(PcapFileTest, PostRotateCommandGetsTheCompletedFile) {
   const fs::path out = dir_ / "out dir";  // the file name reaches the command quoted
   const fs::path marker = dir_ / "marker";
+  fs::create_directories(out);
   CompletedFiles completed(out, 0);
   LaneFileOptions o = opts("lane");
   o.post_rotate_command = "printf '%s\\n' >>'" + marker.string() + "'";
@@ -914,6 +1099,61 @@ TEST_F(PcapFileTest, PostRotateCommandRunsWithoutWaitingAndDestructorWaits) {
     EXPECT_FALSE(fs::exists(marker));
   }
   EXPECT_TRUE(fs::exists(marker)) << "~CompletedFiles returned before the command finished";
+}
+
+TEST_F(PcapFileTest, PostRotateCommandThatNeverExitsDoesNotHoldTheDestructor) {
+  const fs::path pid_file = dir_ / "pid";
+  const auto start = std::chrono::steady_clock::now();
+  {
+    CompletedFiles completed(out_, 0, std::chrono::milliseconds(300));
+    LaneFileOptions o = opts("lane");
+    o.post_rotate_command = "echo $$ >'" + pid_file.string() + "'; exec sleep 600 #";
+    LaneFile lane(out_, o, completed);
+    const Block b = make_block(PcapFormat::pcap_usec, 128, 2);
+    ASSERT_EQ(lane.append(b.bytes.data(), b.bytes.size()), 0);
+    lane.complete();
+    ASSERT_TRUE(wait_for(completed, [&] { return !read_file(pid_file).empty(); }));
+  }
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_LT(took, std::chrono::seconds(5));
+  const pid_t pid = std::atoi(read_file(pid_file).c_str());
+  ASSERT_GT(pid, 0);
+  EXPECT_EQ(kill(pid, 0), 0) << "left running";
+  kill(pid, SIGKILL);
+  waitpid(pid, nullptr, 0);
+}
+
+TEST_F(PcapFileTest, PostRotateCommandGetsNoDescriptorOfOursAndStdoutOnStderr) {
+  const fs::path pid_file = dir_ / "pid";
+  write_file(dir_ / "stray", "");
+  const int stray = open((dir_ / "stray").c_str(), O_RDONLY);  // no O_CLOEXEC
+  ASSERT_GE(stray, 3);
+  pid_t pid = 0;
+  std::map<int, std::string> fds;  // the command's descriptors, once it is `sleep`
+  {
+    CompletedFiles completed(out_, 0, std::chrono::milliseconds(0));
+    LaneFileOptions o = opts("lane");
+    o.post_rotate_command = "echo $$ >'" + pid_file.string() + "'; exec sleep 600 #";
+    LaneFile lane(out_, o, completed);
+    const Block b = make_block(PcapFormat::pcap_usec, 128, 2);
+    ASSERT_EQ(lane.append(b.bytes.data(), b.bytes.size()), 0);
+    lane.complete();
+    ASSERT_TRUE(wait_for(completed, [&] {
+      pid = std::atoi(read_file(pid_file).c_str());
+      return pid > 0 && read_file("/proc/" + std::to_string(pid) + "/comm") == "sleep\n";
+    }));
+    for (const auto& e : fs::directory_iterator("/proc/" + std::to_string(pid) + "/fd"))
+      fds[std::stoi(e.path().filename())] = fs::read_symlink(e.path()).string();
+  }
+  close(stray);
+  kill(pid, SIGKILL);
+  waitpid(pid, nullptr, 0);
+  ASSERT_EQ(fds.size(), 3u) << "descriptors 0, 1, 2 only; fd 3 is " << fds[3];
+  EXPECT_EQ(fds[0], "/dev/null");
+  EXPECT_EQ(fds[1], fds[2]) << "stdout is our stderr";
+  char ours[PATH_MAX] = {};
+  ASSERT_GT(readlink("/proc/self/fd/2", ours, sizeof(ours) - 1), 0);
+  EXPECT_EQ(fds[2], ours);
 }
 
 // ---------------------------------------------------------------------------
