@@ -245,6 +245,24 @@ class Lab(Namespaces):
             run(tc + ["filter", "add", "dev", CLIENT_TO_SERVER, hook, "u32", "match", "u32", "0", "0",
                       "action", "mirred", "egress", "mirror", "dev", VXLAN_DEV])
 
+    def add_session(self, vni, dev="vxmirror2", pref=20):
+        """A second mirror session at the same time: what the client receives (its veth's ingress) is
+        mirrored again into a kernel vxlan device of VNI `vni`, to the same collector."""
+        c = self.client
+        run(["ip", "-n", c, "link", "add", dev, "type", "vxlan", "id", str(vni), "dstport", str(VXLAN_PORT),
+             "remote", COLLECTOR_IP, "local", MIRROR_LOCAL_IP, "dev", CLIENT_MIRROR, "nolearning"])
+        run(["ip", "-n", c, "link", "set", dev, "up"])
+        # Ahead of the first session's ingress filter, and mirroring into both devices: tc stops at the
+        # first filter that matches.
+        run(["ip", "netns", "exec", c, "tc", "filter", "add", "dev", CLIENT_TO_SERVER, "ingress", "pref", str(pref),
+             "u32", "match", "u32", "0", "0", "action", "mirred", "egress", "mirror", "dev", VXLAN_DEV,
+             "action", "mirred", "egress", "mirror", "dev", dev])
+
+    def remove_session(self, dev="vxmirror2", pref=20):
+        run(["ip", "netns", "exec", self.client, "tc", "filter", "del", "dev", CLIENT_TO_SERVER, "ingress",
+             "pref", str(pref)])
+        run(["ip", "-n", self.client, "link", "del", dev])
+
     def set_mtu(self, mtu):
         """MTU of the mirrored client<->server link."""
         run(["ip", "-n", self.client, "link", "set", CLIENT_TO_SERVER, "mtu", str(mtu)])

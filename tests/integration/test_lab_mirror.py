@@ -22,6 +22,10 @@ Scenarios (VXC_LAB_SCENARIOS=mirror,rate,... runs a subset):
              direction (split by source MAC); counters, the accounting
              invariant, the kernel's interface counters, capinfos and tshark
              agree; the lane's timestamps against tcpdump's.
+  two-sessions  a second mirror session at the same time: VNI 4343 mirrors
+             what the client receives, VNI 4242 both directions; lane web =
+             the judge, lane vni-4343 = exactly the frames the client
+             received, in order; received = judge + the second copies.
   rate       iperf3 -t 3 at full speed (~100k frames/s here) with a 4096-frame
              ring: the lane is an in-order subsequence of the judge, and the
              frames missing from it are exactly ports.0.missed.
@@ -532,7 +536,46 @@ def scenario_mtu1500_pcap(F, gaps, L, binary, work, cpus):
     check_lane_equals_judge(F, s, w.judge_records, outdir, label, fragments_merged=merged)
 
 
-SCENARIOS = {"mirror": scenario_mirror, "rate": scenario_rate, "ring-loss": scenario_ring_loss,
+SECOND_VNI = 4343
+
+
+def scenario_two_sessions(F, gaps, L, binary, work, cpus):
+    """Two mirror sessions at once: VNI 4242 mirrors both directions of the client's veth, VNI 4343 (a
+    second session, an auto lane) only what the client receives. Each lane holds exactly its own traffic."""
+    label = "two-sessions"
+    outdir = os.path.join(work, label)
+    L.add_session(SECOND_VNI)
+    try:
+        w = Window(L, binary, outdir, lab.af_packet_vdev(lab.COLLECTOR_MIRROR, framecnt=32768), cpus)
+        http_get(L, cpus[1], label, F)
+        w.close()
+    finally:
+        L.remove_session()
+    vxc.check_run(F, w.run, label)
+    s = w.run.summary or {}
+    judge = w.judge_records
+    server_mac = L.mac(L.server, lab.SERVER_TO_CLIENT)
+    received_by_client = [r for r in judge if r[2][6:12].hex(":") == server_mac]
+    F.check(1000 < len(received_by_client) < len(judge),
+            label + ": the judge saw both directions (%d frames, %d from the server)" % (len(judge), len(received_by_client)))
+    F.equal(s.get("received"), len(judge) + len(received_by_client),
+            label + ": received = judge frames + the second session's copies")
+    F.equal(s.get("ports", {}).get("0", {}).get("missed"), 0, label + ": nothing missed (ring of 32768)")
+    check_all_written(F, s, label)
+    web = lane_records(F, outdir, label)
+    problems = compare_in_order(judge, web)
+    F.check(not problems, label + ": lane web (VNI %d) = judge frame for frame, both directions" % lab.VNI,
+            "; ".join(problems))
+    second = "vni-%d" % SECOND_VNI
+    F.equal(sorted(s.get("lanes", {})), sorted([LANE, second]), label + ": exactly the two lanes")
+    records = [r for path in vxc.lane_files(outdir, second) for r in vxc.read_capture(path).records]
+    problems = compare_in_order(received_by_client, records)
+    F.check(not problems and len(records) == len(received_by_client),
+            label + ": lane %s = only the frames the client received (%d), in order" % (second, len(records)),
+            "; ".join(problems))
+
+
+SCENARIOS = {"mirror": scenario_mirror, "two-sessions": scenario_two_sessions, "rate": scenario_rate, "ring-loss": scenario_ring_loss,
              "jumbo": scenario_jumbo, "jumbo-cut": scenario_jumbo_cut, "mtu1500": scenario_mtu1500,
              "mtu1500-pcap": scenario_mtu1500_pcap}
 
