@@ -18,6 +18,8 @@ namespace it is accepted, /healthz seen from the load balancer turns 503 at
 once while RX still runs (VXLAN sent during the drain is still written), and
 the collector stops by itself after --drain-seconds with exit 0 and the
 accounting invariant holding. Also: vxcollector_port_xstats_total is exported.
+First, on a lingering replay: SIGTERM with --drain-seconds turns /healthz 503
+at once and stops RX after the delay; a second SIGTERM stops at once.
 """
 
 import json
@@ -38,6 +40,7 @@ DRAIN_SECONDS = 6
 
 
 def sh(*args, ns=None, check=True, **kw):
+    """A command, inside network namespace `ns` when given."""
     cmd = (["ip", "netns", "exec", ns] if ns else []) + list(args)
     return subprocess.run(cmd, check=check, capture_output=True, text=True, **kw)
 
@@ -94,9 +97,54 @@ def send_vxlan(count):
     sh("/usr/bin/python3", "-c", script, ns=LB)
 
 
+def sigterm_drain(F, binary):
+    """SIGTERM with --drain-seconds on a replay that lingers: /healthz 503 at once, RX on for the drain,
+    then exit 0; a second SIGTERM during the drain stops at once."""
+    feed, _ = vxc.feed_path()
+    for label, signals in (("sigterm-drain", 1), ("sigterm-twice", 2)):
+        out = vxc.tmpdir(label)
+        port = vxc.free_port()
+        proc = subprocess.Popen([binary, "--read-pcap", feed, "--output-dir", out, "--linger-seconds", "60",
+                                 "--drain-seconds", str(DRAIN_SECONDS), "--http-listen", f"127.0.0.1:{port}"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        url = f"http://127.0.0.1:{port}/healthz"
+        code = 0
+        for _ in range(100):
+            code, _ = http(None, "GET", url, timeout=2)
+            if code == 200:
+                break
+            time.sleep(0.1)
+        F.equal(code, 200, label + ": healthy before the signal")
+        t0 = time.time()
+        proc.send_signal(signal.SIGTERM)
+        time.sleep(1.0)
+        code, body = http(None, "GET", url, timeout=2)
+        if signals == 1:
+            F.equal((code, body.strip()), (503, "draining"), label + ": /healthz 503 draining right after SIGTERM")
+        else:
+            proc.send_signal(signal.SIGTERM)
+        try:
+            stdout, stderr = proc.communicate(timeout=DRAIN_SECONDS + 30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            stdout, stderr = proc.communicate()
+        elapsed = time.time() - t0
+        F.equal(proc.returncode, 0, label + ": exit 0")
+        if signals == 1:
+            F.check(DRAIN_SECONDS - 0.5 <= elapsed < DRAIN_SECONDS + 10,
+                    label + ": RX stops after --drain-seconds %d (exit after %.1f s)" % (DRAIN_SECONDS, elapsed))
+        else:
+            F.check(elapsed < DRAIN_SECONDS, label + ": a second SIGTERM stops at once (exit after %.1f s)" % elapsed)
+        summary = json.loads(stdout.strip().splitlines()[-1]) if stdout.strip() else {}
+        holds, _, _, text = vxc.invariant(summary)
+        F.check(holds, label + ": accounting invariant", text)
+        vxc.cleanup(out, not F.failed)
+
+
 def main():
     binary = vxc.binary_from_argv()
     F = vxc.Failures("test_exception_path")
+    sigterm_drain(F, binary)
     if os.geteuid() != 0:
         F.check(False, "runs as root (namespaces, TAP)")
         return F.finish()

@@ -251,6 +251,31 @@ def main():
     vxc.cleanup(out_a, len(F.failed) == nfail)
     vxc.cleanup(out_b, len(F.failed) == nfail)
 
+    # 9b. --lane-key vni+source with an explicit lane for one VNI's sources in
+    # subnet A: that lane takes exactly them; the rest get auto lanes per
+    # (VNI, source).
+    nfail = len(F.failed)
+    out = vxc.tmpdir("bysource")
+    vni = max(by_vni, key=lambda v: len(by_vni[v]))
+    run = vxc.run_collector(binary, feed, out, "--lane-key", "vni+source",
+                            "--lane", "name=subnet-a,vni=%d,source=%s" % (vni, SUBNET_A[0]))
+    if vxc.check_run(F, run, "by-source"):
+        s = run.summary
+        check_common_counts(F, s, exp, frames, "by-source")
+        mine = [g for g in by_vni[vni] if oracle.in_any(g.src, SUBNET_A[:1])]
+        vxc.check_lane(F, run, "subnet-a", mine, 128, "by-source", vni=vni)
+        want = {}
+        for v, dgs in by_vni.items():
+            for g in dgs:
+                if not (v == vni and g in mine):
+                    name = "vni-%d-%s" % (v, str(g.src).replace(":", "-"))
+                    want[name] = want.get(name, 0) + 1
+        got = {n: l.get("written") for n, l in s.get("lanes", {}).items() if n != "subnet-a"}
+        F.equal(got, want, "by-source: one auto lane per (VNI, source) with every other datagram")
+        F.check(all(l.get("source") for n, l in s.get("lanes", {}).items() if n != "subnet-a"),
+                "by-source: auto lanes carry their source in the summary")
+    vxc.cleanup(out, len(F.failed) == nfail)
+
     # 9. More open lanes than write blocks: a replay waits for the writer, and
     # the blocks other lanes hold open must reach it (this deadlocked once).
     nfail = len(F.failed)
