@@ -460,7 +460,12 @@ int LaneFile::append(const uint8_t* records, size_t len) {
   if (fd_ < 0) {
     if (const int err = open_file(); err != 0) return err;
   }
-  if (const int err = write_all(fd_, records, len, file_bytes_); err != 0) {
+  int err = write_all(fd_, records, len, file_bytes_);
+  // A full disk with a ring: the ring's oldest file goes first, as it would
+  // at the next rotation, and the write is tried again.
+  while ((err == ENOSPC || err == EDQUOT) && delete_oldest_ring_file())
+    err = write_all(fd_, records, len, file_bytes_);
+  if (err != 0) {
     // Cut back to the last whole record so the file stays readable.
     if (::ftruncate(fd_, static_cast<off_t>(file_bytes_)) != 0) {
       spdlog::warn("lane {}: cannot truncate {}: {}", options_.lane_name, part_name_,
@@ -565,18 +570,22 @@ void LaneFile::enforce_ring() {
     completed_.forget(p);
     return true;
   });
-  while (ring_.size() > options_.ring_files) {
-    const fs::path oldest = std::move(ring_.front());
-    ring_.pop_front();
-    if (::unlink(oldest.c_str()) == 0) {
-      files_deleted_by_ring_.store(files_deleted_by_ring_.load(std::memory_order_relaxed) + 1,
-                                   std::memory_order_relaxed);
-    } else if (errno != ENOENT) {
-      spdlog::warn("lane {}: cannot delete {}: {}", options_.lane_name, oldest.string(),
-                   std::strerror(errno));
-    }
-    completed_.forget(oldest);
+  while (ring_.size() > options_.ring_files) delete_oldest_ring_file();
+}
+
+bool LaneFile::delete_oldest_ring_file() {
+  if (options_.ring_files == 0 || ring_.empty()) return false;
+  const fs::path oldest = std::move(ring_.front());
+  ring_.pop_front();
+  if (::unlink(oldest.c_str()) == 0) {
+    files_deleted_by_ring_.store(files_deleted_by_ring_.load(std::memory_order_relaxed) + 1,
+                                 std::memory_order_relaxed);
+  } else if (errno != ENOENT) {
+    spdlog::warn("lane {}: cannot delete {}: {}", options_.lane_name, oldest.string(),
+                 std::strerror(errno));
   }
+  completed_.forget(oldest);
+  return true;
 }
 
 uint64_t LaneFile::files_completed() const {

@@ -154,6 +154,8 @@ class LaneFile {
   bool lane_dir_moved() const;
   bool try_rename(Unrenamed& u);  // true when done with it (renamed, gone, or given up)
   void retry_renames();
+  // Deletes the ring's oldest completed file; false when the lane has no ring or it is empty.
+  bool delete_oldest_ring_file();
   void enforce_ring();
 
   const LaneFileOptions options_;

@@ -813,6 +813,28 @@ TEST_F(PcapFileTest, FullDiskCutsBackToWholeRecordsAndResumesWhenSpaceReturns) {
   EXPECT_EQ(lines(t.out).size(), (ok + 1) * b.packets.size());
 }
 
+TEST_F(PcapFileTest, FullDiskWithARingDeletesTheRingsOldestFileAndWritesOn) {
+  const fs::path mnt = dir_ / "mnt";
+  if (const std::string why = mount_tmpfs(mnt, "1m"); !why.empty()) GTEST_SKIP() << why;
+  fs::create_directories(mnt / "out");
+  CompletedFiles completed(mnt / "out", 0);
+  LaneFileOptions o = opts("lane");
+  o.rotate_bytes = 200 * 1024;
+  o.ring_files = 10;  // more than fit: only a full disk makes the ring delete
+  LaneFile lane(mnt / "out", o, completed);
+  const Block b = make_block_bytes(PcapFormat::pcap_usec, 128, 64 * 1024);
+  // 1 MiB of tmpfs holds about 4 files of 200 KiB: keep writing well past that.
+  for (int i = 0; i < 60; ++i) ASSERT_EQ(lane.append(b.bytes.data(), b.bytes.size()), 0) << "append " << i;
+  lane.complete();
+  EXPECT_GT(lane.files_deleted_by_ring(), 0u);
+  const auto names = list(mnt / "out" / "lane");
+  ASSERT_GE(names.size(), 2u);
+  for (const std::string& name : names) {  // what is left is whole and valid
+    const CapInfo c = capinfos(mnt / "out" / "lane" / name);
+    EXPECT_EQ(c.status, 0) << name;
+  }
+}
+
 TEST_F(PcapFileTest, FileWithNoRecordsIsNotKept) {
   const fs::path mnt = dir_ / "mnt";
   if (const std::string why = mount_tmpfs(mnt, "1m"); !why.empty()) GTEST_SKIP() << why;
