@@ -361,6 +361,8 @@ int run_collector(const Options& o) {
     std::atomic<bool> drain_requested{false};  // POST /drain
     std::atomic<bool> draining{false};
     auto totals = [&] { return collect_totals(pipeline, writer_views, lane_names); };
+    bool af_packet_ports = false;  // their sockets leave outer IPv4 reassembly to the kernel
+    for (uint16_t p : pc.ports) af_packet_ports |= port_name(p).rfind("net_af_packet", 0) == 0;
     auto control_state = [&] {
       ControlState c;
       c.files_deleted_for_space = completed.files_deleted_for_space();
@@ -368,7 +370,7 @@ int run_collector(const Options& o) {
       c.output_free_bytes = free_bytes(o.output_dir);
       c.output_min_free_bytes = o.min_free_mb * 1024 * 1024;
       c.draining = draining.load();
-      for (uint16_t p : pc.ports) c.kernel_reassembly |= port_name(p).rfind("net_af_packet", 0) == 0;
+      c.kernel_reassembly = af_packet_ports;
       if (c.kernel_reassembly)
         std::tie(c.kernel_reassembly_failures, c.kernel_reassembly_fragments) = kernel_reassembly_counts();
       return c;
