@@ -46,7 +46,7 @@ struct PacketMeta {
 // synthesized in front of a GENEVE L3 payload.
 struct LaneMeta {
   LaneKey key;
-  uint8_t gwlbe_eni[8];  // big-endian, valid when has_gwlbe_eni
+  uint8_t gwlbe_eni[8];  // a uint64_t in host order, as bytes to keep the struct small; valid when has_gwlbe_eni
   uint8_t has_gwlbe_eni;
 };
 constexpr size_t kMinOuterHeaders = 14 + 20 + 8 + 8;
@@ -284,8 +284,7 @@ struct Pipeline::Impl {
       lane.key = lm.key;
       lane.vni = lm.key.vni_value();
       lane.has_gwlbe_eni = lm.has_gwlbe_eni != 0;
-      lane.gwlbe_eni = 0;
-      for (uint8_t byte : lm.gwlbe_eni) lane.gwlbe_eni = lane.gwlbe_eni << 8 | byte;
+      std::memcpy(&lane.gwlbe_eni, lm.gwlbe_eni, sizeof lane.gwlbe_eni);
       lane.snaplen = config.default_snaplen;
       lane.config_index = LaneSlot::kAutoLane;
       lane.worker = w_index;
@@ -467,7 +466,7 @@ struct Pipeline::Impl {
     LaneMeta lm{};
     lm.key = lane_key(r);
     lm.has_gwlbe_eni = r.has_gwlbe_eni;
-    for (int i = 0; i < 8; ++i) lm.gwlbe_eni[i] = static_cast<uint8_t>(r.gwlbe_eni >> (56 - 8 * i));
+    std::memcpy(lm.gwlbe_eni, &r.gwlbe_eni, sizeof lm.gwlbe_eni);
     PacketMeta* pm = meta_of(m);
     pm->ts_ns = ts_ns;
     pm->inner_len = inner_len;
