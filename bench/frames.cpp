@@ -153,7 +153,9 @@ std::vector<Frame> build_frames(const FrameMix& mix) {
   for (uint32_t i = 0; i < mix.templates; ++i) {
     Frame f;
     f.ack = i % 3 == 2;
-    f.vni = mix.vnis[i % mix.vnis.size()];
+    // i / 4 shifts the VNI of every outer-IPv6 frame (i % 4 == 3), so each
+    // VNI gets both outer versions.
+    f.vni = mix.vnis[(i + i / 4) % mix.vnis.size()];
     const bool outer_v6 = i % 4 == 3;
     const std::vector<uint8_t> inner = inner_frame(i, f.ack, i % 8 == 5, mix.payload);
 

@@ -15,6 +15,18 @@
 #   tcpdump -r FEED -s 128 -w OUT/y.pcap      (tcpdump 4.99 ignores -s when reading a file: whole frames)
 #   editcap -F pcap -s 128 FEED OUT/y.pcap     (the peer that does truncate: 128 bytes of the outer frame)
 #   tcpdump -r FEED -w /dev/null               (one libpcap read pass, reference)
+# and the "one VNI" pair: keep only the frames of one VNI (the feed's lowest; the feed's VNIs
+# each carry about a quarter of the frames):
+#   vxcollector --read-pcap FEED ... --unknown-vni drop --lane name=one,vni=N   (snaplen 128)
+#   tcpdump -r FEED -w OUT/y.pcap 'udp dst port 4789 and ((ip and udp[12:4] & 0xffffff00 = N<<8)
+#     or (ip6 and ip6[6] = 17 and ip6[52:4] & 0xffffff00 = N<<8))'          (whole frames)
+# The VNI is the 3 bytes at UDP payload offset 4. libpcap's udp[] only reaches IPv4, so the
+# IPv6 outer branch reads the VNI at a fixed offset: outer IPv6 without extension headers
+# (what the feed has), no VLAN tag. Before timing, the filter is checked against tshark for
+# every VNI and outer IP version of the feed, and vxcollector must write as many frames as
+# tcpdump keeps.
+# ratio = the tool's median / vxcollector's median on the same feed (tcpdump-vni: against
+# vxcollector-vni); > 1 means vxcollector was faster.
 # vxcollector's snaplen 128 counts from the inner frame (records of 16 + up to 128 bytes).
 set -euo pipefail
 
@@ -36,7 +48,7 @@ VXC=$BUILD/collector/vxcollector
 VXB=$BUILD/bench/vxbench
 if [ ! -x "$VXC" ] || [ ! -x "$VXB" ]; then ninja -C "$BUILD" collector/vxcollector bench/vxbench; fi
 [ -x /usr/bin/time ] || apt-get install -y time >/dev/null
-for tool in tcpdump editcap capinfos; do
+for tool in tcpdump editcap capinfos tshark; do
   command -v $tool >/dev/null || { echo "$tool missing" >&2; exit 1; }
 done
 
@@ -116,15 +128,67 @@ make_feed mixed-1m 1000000 1448
 make_feed small-1m 1000000 64
 make_feed small-1k 1000 64
 
-TOOLS=(vxcollector tcpdump tcpdump-s128 editcap-s128 tcpdump-null)
-tool_cmd() {  # tool feed
+# The one-VNI filter, checked against tshark on a slice of the feed that holds every frame
+# template (the feed cycles through 2048), for each VNI and outer IP version.
+vni_filter() {  # vni
+  local x
+  x=$(printf '0x%x' $(($1 << 8)))
+  echo "udp dst port 4789 and ((ip and udp[12:4] & 0xffffff00 = $x) or (ip6 and ip6[6] = 17 and ip6[52:4] & 0xffffff00 = $x))"
+}
+# Lines "VNI outer-ethertype" of a capture, by tshark (the outer Ethernet type is the first).
+vni_family() {
+  tshark -r "$1" -T fields -E occurrence=f -e vxlan.vni -e eth.type 2>/dev/null |
+    awk '{ print $1, ($2 == "0x86dd" ? "ipv6" : $2 == "0x0800" ? "ipv4" : $2) }' | sort | uniq -c
+}
+editcap -r "$WORK/small-1m.pcap" "$WORK/slice.pcap" 1-4096
+vni_family "$WORK/slice.pcap" >"$WORK/slice.vnis"
+echo
+echo "one-VNI BPF filter against tshark (first 4096 frames of small-1m; frames per VNI and outer IP):"
+printf '%-6s %-5s %8s %8s\n' vni outer tshark tcpdump
+VNI=
+while read -r vni; do
+  [ -n "$VNI" ] || VNI=$vni
+  rm -f "$WORK/slice.y.pcap"
+  tcpdump -r "$WORK/slice.pcap" -w "$WORK/slice.y.pcap" "$(vni_filter "$vni")" 2>/dev/null
+  vni_family "$WORK/slice.y.pcap" >"$WORK/slice.y.vnis"
+  for family in ipv4 ipv6; do
+    want=$(awk -v v="$vni" -v f="$family" '$2 == v && $3 == f { print $1 }' "$WORK/slice.vnis")
+    got=$(awk -v v="$vni" -v f="$family" '$2 == v && $3 == f { print $1 }' "$WORK/slice.y.vnis")
+    printf '%-6s %-5s %8s %8s\n' "$vni" "$family" "${want:-0}" "${got:-0}"
+  done
+  other=$(awk -v v="$vni" '$2 != v { n += $1 } END { print n + 0 }' "$WORK/slice.y.vnis")
+  if ! cmp -s <(awk -v v="$vni" '$2 == v' "$WORK/slice.vnis") "$WORK/slice.y.vnis" || [ "$other" != 0 ]; then
+    echo "the BPF filter for VNI $vni keeps other frames than tshark's vxlan.vni == $vni" >&2
+    exit 1
+  fi
+done < <(awk '{ print $2 }' "$WORK/slice.vnis" | sort -un)
+if [ -z "$VNI" ]; then echo "tshark found no VXLAN frames in the slice" >&2; exit 1; fi
+VNI_FILTER=$(vni_filter "$VNI")
+rm -f "$WORK/slice.pcap" "$WORK/slice.y.pcap"
+echo "timed: VNI $VNI ($(awk -v v="$VNI" '$2 == v { printf "%s%s %d", s, $3, $1; s = ", " }' "$WORK/slice.vnis") of the slice)"
+# Frames of that VNI per feed: what both tools of the pair must write.
+declare -A VNI_FRAMES
+for feed in mixed-1m small-1m small-1k; do
+  tcpdump -r "$WORK/$feed.pcap" -w "$WORK/vni.pcap" "$VNI_FILTER" 2>/dev/null
+  VNI_FRAMES[$feed]=$(capinfos -c -M "$WORK/vni.pcap" | awk -F': *' '/Number of packets/ { print $2 }')
+  rm -f "$WORK/vni.pcap"
+done
+
+TOOLS=(vxcollector tcpdump tcpdump-s128 editcap-s128 tcpdump-null vxcollector-vni tcpdump-vni)
+# The pair each tool is compared with (ratio column).
+declare -A BASE_OF=([tcpdump]=vxcollector [tcpdump-s128]=vxcollector [editcap-s128]=vxcollector
+  [tcpdump-null]=vxcollector [tcpdump-vni]=vxcollector-vni)
+tool_cmd() {  # tool feed: sets CMD
   local feed=$WORK/$2.pcap
   case $1 in
-    vxcollector) echo "$VXC --read-pcap $feed --output-dir $OUT --http-listen none" ;;
-    tcpdump) echo "tcpdump -r $feed -w $OUT/y.pcap" ;;
-    tcpdump-s128) echo "tcpdump -r $feed -s 128 -w $OUT/y.pcap" ;;
-    editcap-s128) echo "editcap -F pcap -s 128 $feed $OUT/y.pcap" ;;
-    tcpdump-null) echo "tcpdump -r $feed -w /dev/null" ;;
+    vxcollector) CMD=("$VXC" --read-pcap "$feed" --output-dir "$OUT" --http-listen none) ;;
+    tcpdump) CMD=(tcpdump -r "$feed" -w "$OUT/y.pcap") ;;
+    tcpdump-s128) CMD=(tcpdump -r "$feed" -s 128 -w "$OUT/y.pcap") ;;
+    editcap-s128) CMD=(editcap -F pcap -s 128 "$feed" "$OUT/y.pcap") ;;
+    tcpdump-null) CMD=(tcpdump -r "$feed" -w /dev/null) ;;
+    vxcollector-vni) CMD=("$VXC" --read-pcap "$feed" --output-dir "$OUT" --http-listen none
+                          --unknown-vni drop --lane "name=one,vni=$VNI") ;;
+    tcpdump-vni) CMD=(tcpdump -r "$feed" -w "$OUT/y.pcap" "$VNI_FILTER") ;;
   esac
 }
 
@@ -132,9 +196,10 @@ declare -A TIMES RSS OUTB NOISE
 for feed in mixed-1m small-1m small-1k; do
   for ((i = 1; i <= RUNS; i++)); do
     for tool in "${TOOLS[@]}"; do
-      # shellcheck disable=SC2046
-      run $(tool_cmd "$tool" "$feed")
+      tool_cmd "$tool" "$feed"
+      run "${CMD[@]}"
       if [ "$tool" = vxcollector ]; then check_vxc "${FRAMES[$feed]}"; fi
+      if [ "$tool" = vxcollector-vni ]; then check_vxc "${VNI_FRAMES[$feed]}"; fi
       TIMES[$feed/$tool]+="$ELAPSED "
       RSS[$feed/$tool]+="$RSS_KB "
       NOISE[$feed/$tool]+="$OTHER "
@@ -145,7 +210,7 @@ done
 
 echo
 echo "Replay, $RUNS runs each (interleaved), wall clock incl. process start:"
-printf '%-10s %-13s %8s %8s %8s %9s %9s %9s %9s %8s\n' feed tool median_s min_s max_s Mframes/s feed_MB/s out_MB RSS_MiB other%
+printf '%-10s %-15s %8s %8s %8s %9s %9s %9s %9s %8s %6s\n' feed tool median_s min_s max_s Mframes/s feed_MB/s out_MB RSS_MiB other% ratio
 JSON_ROWS=()
 for feed in mixed-1m small-1m small-1k; do
   feed_mb=$(stat -c %s "$WORK/$feed.pcap" | awk '{ print $1 / 1e6 }')
@@ -158,8 +223,15 @@ for feed in mixed-1m small-1m small-1k; do
       'BEGIN { printf "%.3f %.0f %.1f %.1f\n", f / m / 1e6, fm / m, o / 1e6, r / 1024 }')
     noise=$(echo "${NOISE[$feed/$tool]}" | maximum)
     noise=${noise:--}
-    printf '%-10s %-13s %8.3f %8.3f %8.3f %9s %9s %9s %9s %8s\n' "$feed" "$tool" "$med" "$lo" "$hi" "$mfps" "$mbps" "$outmb" "$rssmb" "$noise"
-    JSON_ROWS+=("{\"feed\": \"$feed\", \"frames\": ${FRAMES[$feed]}, \"tool\": \"$tool\", \"runs_s\": [$(echo "${TIMES[$feed/$tool]}" | xargs | tr ' ' ',')], \"median_s\": $med, \"other_cpu_percent_max\": $([ "$noise" = - ] && echo null || echo "$noise"), \"mframes_per_s\": $mfps, \"output_bytes\": ${OUTB[$feed/$tool]}, \"peak_rss_kib\": $rss}")
+    base=${BASE_OF[$tool]:-}
+    ratio=-
+    pair_json=
+    if [ -n "$base" ]; then
+      ratio=$(awk -v t="$med" -v b="$(echo "${TIMES[$feed/$base]}" | median)" 'BEGIN { printf "%.2f", t / b }')
+      pair_json=", \"pair\": \"$base\", \"ratio_to_pair\": $ratio"
+    fi
+    printf '%-10s %-15s %8.3f %8.3f %8.3f %9s %9s %9s %9s %8s %6s\n' "$feed" "$tool" "$med" "$lo" "$hi" "$mfps" "$mbps" "$outmb" "$rssmb" "$noise" "$ratio"
+    JSON_ROWS+=("{\"feed\": \"$feed\", \"frames\": ${FRAMES[$feed]}, \"tool\": \"$tool\", \"runs_s\": [$(echo "${TIMES[$feed/$tool]}" | xargs | tr ' ' ',')], \"median_s\": $med, \"other_cpu_percent_max\": $([ "$noise" = - ] && echo null || echo "$noise"), \"mframes_per_s\": $mfps, \"output_bytes\": ${OUTB[$feed/$tool]}, \"peak_rss_kib\": $rss$pair_json}")
   done
 done
 
@@ -171,13 +243,16 @@ echo "vxcollector --read-pcap peak RSS (/usr/bin/time -v), one run each:"
 printf '%-10s %10s %9s %9s %9s %8s\n' feed frames wall_s Mframes/s RSS_MiB other%
 RSS_ROWS=()
 for feed in small-1m small-10m; do
-  # shellcheck disable=SC2046
-  run $(tool_cmd vxcollector "$feed")
+  tool_cmd vxcollector "$feed"
+  run "${CMD[@]}"
   check_vxc "${FRAMES[$feed]}"
   printf '%-10s %10d %9.3f %9.3f %9.1f %8s\n' "$feed" "${FRAMES[$feed]}" "$ELAPSED" \
     "$(awk -v f="${FRAMES[$feed]}" -v m="$ELAPSED" 'BEGIN { print f / m / 1e6 }')" "$(awk -v r="$RSS_KB" 'BEGIN { print r / 1024 }')" "$OTHER"
   RSS_ROWS+=("{\"feed\": \"$feed\", \"frames\": ${FRAMES[$feed]}, \"wall_s\": $ELAPSED, \"peak_rss_kib\": $RSS_KB}")
 done
+echo "ratio: the tool's median / the median of its pair on the same feed (vxcollector; tcpdump-vni:"
+echo "vxcollector-vni, VNI $VNI only: ${VNI_FRAMES[mixed-1m]}, ${VNI_FRAMES[small-1m]}, ${VNI_FRAMES[small-1k]} frames of mixed-1m, small-1m, small-1k);"
+echo "> 1 means vxcollector was faster. Mframes/s counts every frame of the feed."
 echo "other%: CPU other processes took during a run, % of one core (replay table: the highest of the runs;"
 echo "/proc/stat counts 10 ms ticks, so runs under 0.3 s show -)."
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -186,6 +261,8 @@ if [ -n "$JSON" ]; then
   {
     echo "{\"machine\": {\"cpu\": \"$(lscpu | sed -n 's/^Model name: *//p')\", \"cores\": $(nproc), \"kernel\": \"$(uname -r)\"},"
     echo " \"work_fs\": \"$BASE\", \"runs\": $RUNS,"
+    echo " \"vni\": $VNI, \"vni_filter\": \"$VNI_FILTER\","
+    echo " \"vni_frames\": {$(for f in mixed-1m small-1m small-1k; do printf '%s"%s": %s' "${sep:-}" "$f" "${VNI_FRAMES[$f]}"; sep=', '; done)},"
     echo " \"replay\": ["
     (IFS=$'\n'; echo "${JSON_ROWS[*]}" | sed '$!s/$/,/')
     echo " ],"

@@ -1,25 +1,22 @@
 // vxbench: dataplane throughput on this machine, against its own ceiling.
 //
 // Every case runs in its own child process (own EAL, own peak RSS) with
-// `--no-huge --no-pci -l 0-1`:
-//   lcore 1: the generator. Takes raw mbufs from the pool in bulk, rearms
-//            their first cache line as an RX PMD does, writes the bytes the
-//            consumer will read from pre-built VXLAN frames (bench/frames.h),
-//            prefetching one burst ahead, and enqueues bursts of 32 into an
-//            rte_ring. When the ring is full it waits for room (back-pressure:
-//            nothing is lost before the port).
-//   lcore 0: the consumer. A net_ring port made from that ring
-//            (rte_eth_from_rings) is its RX queue. Consumers:
-//              ceiling-rx     rx_burst + free
-//              ceiling-copy   rx_burst + copy of the first 128 bytes + free
-//              pipeline       vxcollector's Pipeline (workers 0) with one Writer
-//                             thread writing to a fresh directory in /dev/shm,
-//                             wired as collector/app.cpp wires them
-//              diag-*         the pipeline with one thing changed (see Variant)
-//   generator: lcore 1 alone, allocate + copy + free (no ring, no consumer).
-// Each case warms up, then counts over a fixed window. Who limits a case:
-// when the generator finds the ring full on most bursts the consumer is
-// saturated; when it almost never does, the generator is. CPU that other
+// `--no-huge --no-pci`. Two sources of frames (see Source):
+//   same core (default): a net_null port on lcore 0 whose RX callback writes
+//            pre-built VXLAN frames (bench/frames.h) into the mbufs, as a NIC's
+//            DMA would; lcore 0 both makes and consumes them.
+//   cross core (xcore-*): lcore 1 writes the frames into raw mbufs and
+//            enqueues bursts of 32 into the rte_ring of a net_ring port that
+//            lcore 0 polls; a full ring makes it wait (nothing is lost before
+//            the port).
+// Consumers on lcore 0:
+//   ceiling-rx       rx_burst + free
+//   ceiling-copy128  rx_burst + copy of the first 128 bytes + free
+//   pipe-*           vxcollector's Pipeline (workers 0, or 1 with -w1) with one
+//                    Writer per worker on the CPUs no lcore is pinned to,
+//                    wired as collector/app.cpp wires them
+// and xcore-generator: lcore 1 alone, allocate + copy + free.
+// Each case warms up, then counts over a fixed window. CPU that other
 // processes took during the window is measured too (/proc/stat); a disturbed
 // case is run again (--retries) and the least disturbed run is kept.
 //
@@ -88,14 +85,26 @@ constexpr double kNoisy = 0.05;  // other processes' CPU, cores: above this a ca
 
 enum class Kind : uint8_t { generator, ceiling_rx, ceiling_copy, pipeline };
 
-// Diagnostic pipeline variants: not how vxcollector runs, but they show where
-// its time goes.
-enum class Variant : uint8_t {
-  none,
-  writer_core1,  // the Writer thread pinned to core 1 (it inherits core 0 otherwise)
-  small_mbufs,   // 4095 mbufs instead of 32767 (~9 MB: fits a 32 MiB L3)
-  small_blocks,  // 8 MiB of write blocks instead of 64 MiB
-  small_pools,   // both
+// Where the frames come from.
+enum class Source : uint8_t {
+  // Same core: a net_null port, whose rx_burst takes mbufs from the pool as a
+  // NIC's refill does, and an RX callback that writes each frame's bytes into
+  // them, as a NIC's DMA would. The source's cost is in every case, ceilings
+  // included. Frames are in the polling core's cache: a real NIC's best case
+  // (DDIO delivers frames into the last-level cache).
+  same_core,
+  // Cross core: the generator on lcore 1 writes frames and enqueues them into
+  // the rte_ring of a net_ring port polled by lcore 0. Every frame's lines move
+  // from core 1's cache to core 0's: a pessimistic source, and it limits the
+  // ceilings on this machine.
+  cross_core,
+};
+
+// Where the pipeline's write blocks go.
+enum class Sink : uint8_t {
+  shm,   // a Writer writing files to /dev/shm
+  disk,  // a Writer writing files under the working directory
+  null,  // blocks counted as written and handed back, no file I/O
 };
 
 struct CaseSpec {
@@ -104,7 +113,9 @@ struct CaseSpec {
   uint32_t lanes = 4;
   uint32_t snaplen = 128;  // pipeline snaplen; also how many inner bytes the generator writes
   std::string filter;
-  Variant variant = Variant::none;
+  Source source = Source::same_core;
+  Sink sink = Sink::shm;
+  uint16_t workers = 0;  // PipelineConfig::workers (0: RX lcore runs the lanes)
 };
 
 // Child -> parent through a pipe: plain data only.
@@ -164,6 +175,9 @@ struct Generator {
   std::atomic<uint64_t> bursts{0};
   std::atomic<uint64_t> stalls{0};  // bursts that found the ring full
   std::atomic<uint64_t> nomem{0};
+  // Same-core source: lcore 0's own position and counts.
+  uint32_t next = 0;
+  uint64_t own_packets = 0, own_bursts = 0;
 };
 
 uint32_t round_up64(uint32_t n) { return (n + 63u) & ~63u; }
@@ -277,11 +291,47 @@ int generator_main(void* arg) {
   return 0;
 }
 
+// Same-core source (Source::same_core): the RX callback of the net_null
+// port. net_null has already taken the mbufs from the pool and reset them;
+// this writes the bytes a consumer reads and sets the lengths.
+uint16_t same_core_fill(uint16_t, uint16_t, rte_mbuf** pkts, uint16_t n, uint16_t, void* arg) {
+  Generator& g = *static_cast<Generator*>(arg);
+  uint32_t next = g.next;
+  for (uint16_t i = 0; i < n; ++i) {
+    rte_mbuf* m = pkts[i];
+    const GenTemplate& t = g.templates[next];
+    next = (next + 1) & g.mask;
+    m->pkt_len = t.len;
+    m->data_len = static_cast<uint16_t>(t.len);
+    rte_memcpy(rte_pktmbuf_mtod(m, uint8_t*), t.data, t.copy_len);
+  }
+  g.next = next;
+  g.own_packets += n;
+  g.own_bursts += n != 0;
+  g.packets.store(g.own_packets, std::memory_order_relaxed);
+  g.bursts.store(g.own_bursts, std::memory_order_relaxed);
+  return n;
+}
+
+// The net_null port EAL made from "--vdev net_null0" (see run_case).
+uint16_t null_port() {
+  uint16_t port = 0;
+  if (rte_eth_dev_get_port_by_name("net_null0", &port) != 0)
+    throw std::runtime_error("no net_null0 port (is librte_net_null installed?)");
+  return port;
+}
+
+void add_fill_callback(uint16_t port, Generator& g) {
+  if (rte_eth_add_rx_callback(port, 0, same_core_fill, &g) == nullptr)
+    throw std::runtime_error(std::string("rte_eth_add_rx_callback: ") + rte_strerror(rte_errno));
+}
+
 // ---- ceiling consumer (lcore 0) ----------------------------------------------
 
 struct Ceiling {
   uint16_t port = 0;
   bool copy = false;
+  bool endless = false;  // same-core source: the port is never empty, stop at once
   std::atomic<bool> stop{false};                 // timer: wo; consumer: ro
   alignas(64) std::atomic<uint64_t> packets{0};  // consumer: wo; timer: ro
   std::atomic<uint64_t> polls{0};
@@ -318,6 +368,7 @@ void ceiling_loop(Ceiling& c) {
     packets += n;
     c.packets.store(packets, std::memory_order_relaxed);
     c.polls.store(polls, std::memory_order_relaxed);
+    if (stopping && c.endless) break;
   }
 }
 
@@ -490,10 +541,12 @@ void run_ceiling(const Options& o, const CaseSpec& spec, CaseResult& r) {
       rte_pktmbuf_pool_create("vxbench_mbufs", kPoolMbufs, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
   if (pool == nullptr)
     throw std::runtime_error(std::string("mbuf pool: ") + rte_strerror(rte_errno));
-  rte_ring* ring = port_ring();
+  const bool same_core = spec.source == Source::same_core;
+  rte_ring* ring = same_core ? nullptr : port_ring();
   Ceiling c;
-  c.port = ring_port(ring);
+  c.port = same_core ? null_port() : ring_port(ring);
   c.copy = spec.kind == Kind::ceiling_copy;
+  c.endless = same_core;
   PortSetup setup;
   start_port(c.port, setup, pool);
 
@@ -501,7 +554,10 @@ void run_ceiling(const Options& o, const CaseSpec& spec, CaseResult& r) {
   g.pool = pool;
   g.ring = ring;
   load_templates(g, case_frames(spec), spec.snaplen, r);
-  launch_generator(g);
+  if (same_core)
+    add_fill_callback(c.port, g);
+  else
+    launch_generator(g);
   std::thread timer([&] {
     Snap a, b;
     measure(
@@ -514,19 +570,78 @@ void run_ceiling(const Options& o, const CaseSpec& spec, CaseResult& r) {
           return s;
         },
         r, a, b);
-    g.stop.store(true);
-    wait_generator();
+    if (!same_core) {
+      g.stop.store(true);
+      wait_generator();
+    }
     c.stop.store(true);
   });
   ceiling_loop(c);
   timer.join();
   r.total_received = c.packets.load();   // what the consumer took
-  r.total_accounted = g.packets.load();  // what the generator enqueued
+  r.total_accounted = g.packets.load();  // what the source made
   r.accounting_ok = r.total_received == r.total_accounted;
   stop_port(c.port);
-  rte_ring_free(ring);
+  if (ring != nullptr) rte_ring_free(ring);
   rte_mempool_free(pool);
 }
+
+// While it lives, threads started run on the CPUs no lcore is pinned to (all
+// CPUs when the lcores take every one), as vxcollector starts its writers.
+class OffLcoreCpus {
+ public:
+  OffLcoreCpus() {
+    pthread_getaffinity_np(pthread_self(), sizeof saved_, &saved_);
+    cpu_set_t use;
+    sched_getaffinity(0, sizeof use, &use);
+    cpu_set_t free_cpus = use;
+    unsigned lcore;
+    RTE_LCORE_FOREACH(lcore) {
+      const rte_cpuset_t cpus = rte_lcore_cpuset(lcore);
+      for (int k = 0; k < CPU_SETSIZE; ++k)
+        if (CPU_ISSET(k, &cpus)) CPU_CLR(k, &free_cpus);
+    }
+    if (CPU_COUNT(&free_cpus) > 0) use = free_cpus;
+    pthread_setaffinity_np(pthread_self(), sizeof use, &use);
+  }
+  ~OffLcoreCpus() { pthread_setaffinity_np(pthread_self(), sizeof saved_, &saved_); }
+
+ private:
+  cpu_set_t saved_;
+};
+
+// Sink::null: takes a worker's full blocks, counts them as the Writer does
+// (written, bytes) and hands them back, without touching a file.
+class NullSink {
+ public:
+  NullSink(Pipeline& p, uint16_t worker) : thread_([&p, worker] { run(p, worker); }) {}
+  ~NullSink() { join(); }
+  void join() {
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  static void run(Pipeline& p, uint16_t worker) {
+    void* blocks[32];
+    for (;;) {
+      const bool done = p.worker_done(worker);
+      const unsigned n = rte_ring_sc_dequeue_burst(p.full_blocks(worker), blocks, 32, nullptr);
+      for (unsigned i = 0; i < n; ++i) {
+        const auto& b = *static_cast<WriteBlock*>(blocks[i]);
+        LaneSlot& lane = p.lane(b.lane);
+        lane.written.add(b.packets);
+        lane.inner_bytes.add(b.inner_bytes);
+        lane.written_bytes.add(b.used);
+        rte_ring_sp_enqueue(p.free_blocks(worker), blocks[i]);
+      }
+      if (n == 0) {
+        if (done) return;
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));  // as the Writer waits
+      }
+    }
+  }
+  std::thread thread_;
+};
 
 LaneFileOptions lane_file_options(const LaneSlot& slot) {
   LaneFileOptions f;
@@ -539,11 +654,13 @@ LaneFileOptions lane_file_options(const LaneSlot& slot) {
 }
 
 void run_pipeline(const Options& o, const CaseSpec& spec, CaseResult& r, const fs::path& dir) {
-  rte_ring* ring = port_ring();
+  const bool same_core = spec.source == Source::same_core;
+  rte_ring* ring = same_core ? nullptr : port_ring();
   PipelineConfig pc;
-  pc.ports = {ring_port(ring)};
+  pc.ports = {same_core ? null_port() : ring_port(ring)};
   pc.default_snaplen = spec.snaplen;
   pc.mbufs = kPoolMbufs;
+  pc.workers = spec.workers;
   std::vector<ExplicitLane> lanes;
   std::vector<std::string> names;
   for (uint32_t vni : vni_list(spec.lanes)) {
@@ -551,38 +668,34 @@ void run_pipeline(const Options& o, const CaseSpec& spec, CaseResult& r, const f
     names.push_back("vni-" + std::to_string(vni));
   }
 
-  if (spec.variant == Variant::small_mbufs || spec.variant == Variant::small_pools) pc.mbufs = 4095;
-  if (spec.variant == Variant::small_blocks || spec.variant == Variant::small_pools)
-    pc.write_buffer_mb = 8;
-
   Pipeline pipeline(pc, lanes);
   CompletedFiles completed(dir, 0);
   std::atomic<uint64_t> rotate_requests{0};
-  // Started from the main thread, as app.cpp does: they inherit its affinity
-  // (EAL pins the main thread to lcore 0's core), unless the variant moves them.
-  cpu_set_t main_cpus;
-  pthread_getaffinity_np(pthread_self(), sizeof main_cpus, &main_cpus);
-  if (spec.variant == Variant::writer_core1) {
-    cpu_set_t core1;
-    CPU_ZERO(&core1);
-    CPU_SET(1, &core1);
-    pthread_setaffinity_np(pthread_self(), sizeof core1, &core1);
-  }
   std::vector<std::unique_ptr<Writer>> writers;
+  std::vector<std::unique_ptr<NullSink>> null_sinks;
   std::vector<const Writer*> views;
-  for (uint16_t w = 0; w < pipeline.worker_count(); ++w) {
-    writers.push_back(
-        std::make_unique<Writer>(pipeline, w, dir, lane_file_options, completed, rotate_requests));
-    views.push_back(writers.back().get());
+  {
+    OffLcoreCpus off_lcores;  // as vxcollector starts its writers
+    for (uint16_t w = 0; w < pipeline.worker_count(); ++w) {
+      if (spec.sink == Sink::null) {
+        null_sinks.push_back(std::make_unique<NullSink>(pipeline, w));
+        continue;
+      }
+      writers.push_back(std::make_unique<Writer>(pipeline, w, dir, lane_file_options, completed,
+                                                 rotate_requests));
+      views.push_back(writers.back().get());
+    }
   }
-  pthread_setaffinity_np(pthread_self(), sizeof main_cpus, &main_cpus);
 
   Generator g;
   g.pool = rte_mempool_lookup("vxc_mbufs");
   if (g.pool == nullptr) throw std::runtime_error("no mempool vxc_mbufs");
   g.ring = ring;
   load_templates(g, case_frames(spec), spec.snaplen, r);
-  launch_generator(g);
+  if (same_core)
+    add_fill_callback(pc.ports[0], g);
+  else
+    launch_generator(g);
 
   std::thread timer([&] {
     Snap a, b;
@@ -603,13 +716,16 @@ void run_pipeline(const Options& o, const CaseSpec& spec, CaseResult& r, const f
     for (const LaneTotals& l : a.totals.lanes) bytes_a += l.written_bytes;
     for (const LaneTotals& l : b.totals.lanes) bytes_b += l.written_bytes;
     r.written_bytes = bytes_b - bytes_a;
-    g.stop.store(true);
-    wait_generator();
+    if (!same_core) {
+      g.stop.store(true);
+      wait_generator();
+    }
     pipeline.request_stop();
   });
   pipeline.run();  // returns once stopped and drained
   timer.join();
   for (auto& w : writers) w->join();
+  for (auto& n : null_sinks) n->join();
 
   const Totals t = collect_totals(pipeline, views, names);
   r.total_received = t.received;
@@ -618,13 +734,16 @@ void run_pipeline(const Options& o, const CaseSpec& spec, CaseResult& r, const f
   r.accounting_ok = r.total_accounted == t.received && t.received == g.packets.load();
   for (const LaneTotals& l : t.lanes) r.files += l.files;
   writers.clear();
+  if (ring != nullptr) rte_ring_free(ring);
 }
 
 CaseResult run_case(const Options& o, const CaseSpec& spec) {
   CaseResult r;
+  // Lcore 0 polls; lcore 1 is the cross-core generator or the pipeline's worker.
+  const bool two_lcores = spec.source == Source::cross_core || spec.workers != 0;
   std::vector<std::string> args{"vxbench",
                                 "-l",
-                                "0-1",
+                                two_lcores ? "0-1" : "0",
                                 "--no-huge",
                                 "--no-pci",
                                 "--no-shconf",
@@ -635,6 +754,7 @@ CaseResult run_case(const Options& o, const CaseSpec& spec) {
                                 "1024",
                                 "--log-level",
                                 "*:warning"};
+  if (spec.source == Source::same_core) args.insert(args.end(), {"--vdev", "net_null0"});
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -653,8 +773,9 @@ CaseResult run_case(const Options& o, const CaseSpec& spec) {
         run_ceiling(o, spec, r);
         break;
       case Kind::pipeline: {
-        char tmpl[] = "/dev/shm/vxbench-XXXXXX";
-        if (mkdtemp(tmpl) == nullptr) throw std::runtime_error("mkdtemp in /dev/shm failed");
+        // Sink::disk: the working directory's file system.
+        std::string tmpl = spec.sink == Sink::disk ? "vxbench-out-XXXXXX" : "/dev/shm/vxbench-XXXXXX";
+        if (mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp " + tmpl + " failed");
         dir = tmpl;
         run_pipeline(o, spec, r, dir);
         break;
@@ -747,6 +868,7 @@ struct Row {
   // Which side limited the rate.
   std::string bound() const {
     if (spec.kind == Kind::generator) return "generator (alone)";
+    if (spec.source == Source::same_core) return "lcore 0";  // source and consumer in one loop
     const char* consumer = spec.kind == Kind::pipeline ? "dataplane" : "consumer";
     if (stall_share() >= kSaturated) return std::string(consumer);
     if (stall_share() <= kIdle) return "generator";
@@ -788,10 +910,16 @@ std::string drops_text(const CaseResult& r) {
   return s.empty() ? "0" : s;
 }
 
-const Row* find_kind(const std::vector<Row>& rows, Kind kind) {
+// The case of that kind fed by the same source.
+const Row* find_kind(const std::vector<Row>& rows, Kind kind, Source source) {
   for (const Row& row : rows)
-    if (row.spec.kind == kind && row.r.ok) return &row;
+    if (row.spec.kind == kind && row.spec.source == source && row.r.ok) return &row;
   return nullptr;
+}
+
+const char* source_text(Source s) { return s == Source::same_core ? "same_core" : "cross_core"; }
+const char* sink_text(Sink s) {
+  return s == Sink::shm ? "shm" : s == Sink::disk ? "disk" : "null";
 }
 
 std::string snap_text(const CaseSpec& spec) {
@@ -803,8 +931,7 @@ std::string snap_text(const CaseSpec& spec) {
 double lcore_ns(const Row& row) { return row.r.consumer_cpu * 1e3 / row.rx_mpps(); }
 
 void print_report(const Options& o, const std::vector<Row>& rows) {
-  const Row* ceiling_b = find_kind(rows, Kind::ceiling_copy);
-  const Row* ceiling_a = find_kind(rows, Kind::ceiling_rx);
+  const Row* xcore_ceiling_a = find_kind(rows, Kind::ceiling_rx, Source::cross_core);
   utsname u{};
   uname(&u);
   std::printf("vxbench: %s, %u cores, Linux %s, %s, %s build\n", cpu_model().c_str(),
@@ -812,11 +939,18 @@ void print_report(const Options& o, const std::vector<Row>& rows) {
   std::printf(
       "each case: %u run(s), each in its own process; shown: the median of the runs other "
       "processes left alone\n(rx clean runs: their min-max/count); %.1f s window "
-      "after %.1f s warm-up;\nport net_ring over an "
-      "rte_ring of %u;\ngenerator on lcore 1 (core 1), consumer on lcore 0 (core 0); "
-      "frames: VXLAN, 2 data segments (1448 B payload) : 1 bare ACK,\n1/4 outer IPv6, "
-      "1/8 inner IPv6, 2048 flows, spread over the lanes' VNIs. Pipeline: workers 0, one "
-      "Writer to /dev/shm\n(rotate %llu MiB, ring %u files per lane).\n\n",
+      "after %.1f s warm-up.\n"
+      "Source (cases without a prefix): same core. A net_null port polled by lcore 0 "
+      "(core 0), an RX callback\n  writes each frame into the mbufs net_null took from the "
+      "pool, as a NIC's DMA would: frames are in\n  core 0's cache (a real NIC's best case, "
+      "DDIO). Its cost is in every case, ceilings included.\n"
+      "Source xcore-*: a generator on lcore 1 (core 1) feeds a net_ring port (rte_ring of %u) "
+      "polled by lcore 0:\n  every frame moves between the cores' caches.\n"
+      "Frames: VXLAN, 2 data segments (1448 B payload) : 1 bare ACK, 1/4 outer IPv6, 1/8 "
+      "inner IPv6,\n  2048 flows, spread over the lanes' VNIs. Pipeline: workers 0 (w1: one "
+      "worker lcore), one Writer per worker\n  on the CPUs no lcore is pinned to, to /dev/shm "
+      "(disk: the working directory; nullsink: no file I/O),\n  rotate %llu MiB, ring %u "
+      "files per lane.\n\n",
       o.repeat, o.duration, o.warmup, kPortRingSize,
       static_cast<unsigned long long>(kRotateBytes >> 20), kRingFiles);
 
@@ -833,6 +967,7 @@ void print_report(const Options& o, const std::vector<Row>& rows) {
     }
     const bool pipe = row.spec.kind == Kind::pipeline;
     const bool gen = row.spec.kind == Kind::generator;
+    const Row* ceiling_b = find_kind(rows, Kind::ceiling_copy, row.spec.source);
     char written[16] = "-", mbs[16] = "-", ceil[16] = "-", wall[16] = "-", lcore[16] = "-";
     if (pipe) {
       std::snprintf(written, sizeof written, "%.3f", mpps(r.written, r.seconds));
@@ -884,16 +1019,14 @@ void print_report(const Options& o, const std::vector<Row>& rows) {
       "  other processes left alone.\n"
       "ns/pkt wall = 1e9 / rx; ns/pkt lcore = the lcore 0 thread's CPU time / packets (leaves\n"
       "  out the time the writer and others ran on core 0).\n"
-      "% of ceil b = rx / ceiling-copy128 rx.\n"
+      "% of ceil b = rx / rx of the ceiling-copy128 case with the same source.\n"
       "bound: generator when it rarely found the ring full (stall <= 5%), dataplane/consumer\n"
       "  when it mostly did (>= 50%), both in between.\n"
       "stall: generator bursts that found the port ring full; idle: empty polls of the ceiling\n"
       "  loop; cpu0/cpu1/writer: CPU of the lcore 0 thread, the lcore 1 thread, the Writer thread\n"
       "  (% of a core); other: CPU other processes and the hypervisor took (% of a core);\n"
       "  RSS: the case's peak (ru_maxrss). MB = 1e6 B.\n"
-      "diag-*: not vxcollector's configuration: wcore1 pins the Writer thread to core 1 (beside\n"
-      "  the generator); smbuf runs with 4095 mbufs (default 32767), sblock with 8 MiB of write\n"
-      "  blocks (default 64 MiB), small with both.\n",
+      "bound: same-core cases: lcore 0 runs source and dataplane in one loop, flat out.\n",
       stdout);
 
   std::printf("\nVerdict:\n");
@@ -917,9 +1050,9 @@ void print_report(const Options& o, const std::vector<Row>& rows) {
           "", 100.0 * static_cast<double>(busy) / static_cast<double>(row.r.consumed),
           100.0 * row.r.writer_cpu);
   }
-  if (ceiling_a != nullptr && ceiling_a->bound() == "generator")
+  if (xcore_ceiling_a != nullptr && xcore_ceiling_a->bound() == "generator")
     std::printf(
-        "  ceiling (a) runs at the generator's rate: the ceilings measure this generator, "
+        "  xcore-ceiling-rx runs at the generator's rate: the ceilings measure this generator, "
         "not lcore 0's limit,\n  so %% of ceil b is relative to what the generator can "
         "feed.\n");
 }
@@ -929,7 +1062,6 @@ void write_json(const Options& o, const std::vector<Row>& rows) {
   if (!out) throw std::runtime_error("cannot write " + o.json);
   utsname u{};
   uname(&u);
-  const Row* ceiling_b = find_kind(rows, Kind::ceiling_copy);
   out << "{\n  \"repeat\": " << o.repeat << ",\n  \"machine\": {\"cpu\": \""
       << json_escape(cpu_model()) << "\", \"cores\": " << std::thread::hardware_concurrency()
       << ", \"kernel\": \"" << u.release << "\", \"dpdk\": \"" << rte_version()
@@ -946,11 +1078,12 @@ void write_json(const Options& o, const std::vector<Row>& rows) {
       continue;
     }
     const bool pipe = row.spec.kind == Kind::pipeline;
+    const Row* ceiling_b = find_kind(rows, Kind::ceiling_copy, row.spec.source);
     const char* kinds[] = {"generator", "ceiling_rx", "ceiling_copy128", "pipeline"};
     out << ", \"kind\": \"" << kinds[static_cast<int>(row.spec.kind)] << "\"";
-    const char* variants[] = {"none", "writer_core1", "small_mbufs", "small_blocks", "small_pools"};
+    out << ", \"source\": \"" << source_text(row.spec.source) << "\"";
     if (pipe)
-      out << ", \"variant\": \"" << variants[static_cast<int>(row.spec.variant)] << "\""
+      out << ", \"sink\": \"" << sink_text(row.spec.sink) << "\", \"workers\": " << row.spec.workers
           << ", \"lanes\": " << row.spec.lanes << ", \"snaplen\": " << row.spec.snaplen
           << ", \"filter\": \"" << json_escape(row.spec.filter) << "\"";
     out << ", \"seconds\": " << r.seconds << ", \"generator_mpps\": " << row.gen_mpps()
@@ -991,23 +1124,30 @@ void write_json(const Options& o, const std::vector<Row>& rows) {
 // ---- main -------------------------------------------------------------------------
 
 std::vector<CaseSpec> all_cases() {
+  constexpr uint32_t full = 65535;
+  constexpr Source cross = Source::cross_core;
   std::vector<CaseSpec> c;
-  c.push_back({"generator", Kind::generator, 4, 128, ""});
-  c.push_back({"generator-full", Kind::generator, 4, 65535, ""});
+  // Same-core source (see Source): ceilings, then the sweeps.
   c.push_back({"ceiling-rx", Kind::ceiling_rx, 4, 128, ""});
   c.push_back({"ceiling-copy128", Kind::ceiling_copy, 4, 128, ""});
   c.push_back({"pipe-4l-s128", Kind::pipeline, 4, 128, ""});
   c.push_back({"pipe-4l-s128-tcp", Kind::pipeline, 4, 128, "tcp"});
+  c.push_back({"pipe-1l-s128", Kind::pipeline, 1, 128, ""});
+  c.push_back({"pipe-1l-s128-tcp", Kind::pipeline, 1, 128, "tcp"});
   c.push_back({"pipe-64l-s128", Kind::pipeline, 64, 128, ""});
   c.push_back({"pipe-64l-s128-tcp", Kind::pipeline, 64, 128, "tcp"});
   c.push_back({"pipe-4l-s64", Kind::pipeline, 4, 64, ""});
   c.push_back({"pipe-4l-s256", Kind::pipeline, 4, 256, ""});
-  c.push_back({"pipe-4l-sfull", Kind::pipeline, 4, 65535, ""});
-  c.push_back({"diag-4l-s128-wcore1", Kind::pipeline, 4, 128, "", Variant::writer_core1});
-  c.push_back({"diag-4l-sfull-wcore1", Kind::pipeline, 4, 65535, "", Variant::writer_core1});
-  c.push_back({"diag-4l-s128-smbuf", Kind::pipeline, 4, 128, "", Variant::small_mbufs});
-  c.push_back({"diag-4l-s128-sblock", Kind::pipeline, 4, 128, "", Variant::small_blocks});
-  c.push_back({"diag-4l-s128-small", Kind::pipeline, 4, 128, "", Variant::small_pools});
+  c.push_back({"pipe-4l-sfull", Kind::pipeline, 4, full, ""});
+  c.push_back({"pipe-4l-s128-nullsink", Kind::pipeline, 4, 128, "", Source::same_core, Sink::null});
+  c.push_back({"pipe-4l-s128-disk", Kind::pipeline, 4, 128, "", Source::same_core, Sink::disk});
+  c.push_back({"pipe-4l-sfull-nullsink", Kind::pipeline, 4, full, "", Source::same_core, Sink::null});
+  c.push_back({"pipe-4l-s128-w1", Kind::pipeline, 4, 128, "", Source::same_core, Sink::shm, 1});
+  // Cross-core source: the generator alone, its ceilings, one pipeline case.
+  c.push_back({"xcore-generator", Kind::generator, 4, 128, "", cross});
+  c.push_back({"xcore-ceiling-rx", Kind::ceiling_rx, 4, 128, "", cross});
+  c.push_back({"xcore-ceiling-copy128", Kind::ceiling_copy, 4, 128, "", cross});
+  c.push_back({"xcore-pipe-4l-s128", Kind::pipeline, 4, 128, "", cross});
   return c;
 }
 

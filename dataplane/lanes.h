@@ -48,7 +48,15 @@ struct LaneKey {
 
   Kind kind() const noexcept { return static_cast<Kind>(kind_vni >> 24); }
   uint32_t vni_value() const noexcept { return kind_vni & 0xffffff; }
-  bool operator==(const LaneKey&) const = default;
+  // Word by word: the defaulted == calls memcmp, per packet.
+  bool operator==(const LaneKey& o) const noexcept {
+    uint64_t a, b, oa, ob;
+    std::memcpy(&a, id.data(), 8);
+    std::memcpy(&b, id.data() + 8, 8);
+    std::memcpy(&oa, o.id.data(), 8);
+    std::memcpy(&ob, o.id.data() + 8, 8);
+    return ((kind_vni ^ o.kind_vni) | (a ^ oa) | (b ^ ob)) == 0;
+  }
   uint32_t hash() const noexcept {
     uint64_t a, b;
     std::memcpy(&a, id.data(), 8);
@@ -119,8 +127,10 @@ class LaneTable {
   }
   static constexpr uint32_t kMissing = UINT32_MAX;
 
-  uint32_t find(const LaneKey& key) const noexcept {
-    for (size_t i = key.hash() & mask_;; i = (i + 1) & mask_) {
+  uint32_t find(const LaneKey& key) const noexcept { return find(key, key.hash()); }
+  // `hash` must be key.hash() (the RX lcore computes it once per packet).
+  uint32_t find(const LaneKey& key, uint32_t hash) const noexcept {
+    for (size_t i = hash & mask_;; i = (i + 1) & mask_) {
       const Entry& e = entries_[i];
       if (e.slot == kMissing || e.key == key) return e.slot;
     }
@@ -148,8 +158,11 @@ class LaneTable {
 
 // Which worker owns a key: fixed for the run, so every RX lcore sends a
 // lane's packets to the same worker and each lane has exactly one writer.
+inline uint16_t worker_for_hash(uint32_t key_hash, uint16_t workers) noexcept {
+  return static_cast<uint16_t>((key_hash >> 8) % workers);
+}
 inline uint16_t worker_for_key(const LaneKey& key, uint16_t workers) noexcept {
-  return static_cast<uint16_t>((key.hash() >> 8) % workers);
+  return worker_for_hash(key.hash(), workers);
 }
 
 }  // namespace vxc

@@ -10,6 +10,7 @@
 #include <rte_malloc.h>
 #include <rte_mbuf.h>
 #include <rte_mbuf_dyn.h>
+#include <rte_memcpy.h>
 #include <rte_pause.h>
 #include <rte_ring.h>
 #include <time.h>
@@ -17,6 +18,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <new>
 #include <stdexcept>
 
 #include "af_packet_stats.h"
@@ -37,6 +39,7 @@ constexpr uint32_t kFragBucketEntries = 4;  // entries per reassembly hash bucke
 struct PacketMeta {
   uint64_t ts_ns;      // UTC nanoseconds
   uint32_t inner_len;  // inner frame length (the pcap record's orig_len)
+  uint32_t key_hash;   // LaneMeta::key.hash(), computed once on the RX lcore
 };
 
 // The rest of it, too large for the mbuf's dynamic fields, travels in the
@@ -50,13 +53,20 @@ struct LaneMeta {
   uint8_t has_gwlbe_eni;
 };
 constexpr size_t kMinOuterHeaders = 14 + 20 + 8 + 8;
-static_assert(sizeof(LaneMeta) <= kMinOuterHeaders - kEthHeaderLen);
+static_assert(sizeof(LaneMeta) + alignof(LaneMeta) - 1 <= kMinOuterHeaders - kEthHeaderLen);
 
-inline void put_lane_meta(rte_mbuf* m, const LaneMeta& lm) noexcept {
-  std::memcpy(rte_pktmbuf_mtod(m, uint8_t*) - sizeof(LaneMeta), &lm, sizeof(LaneMeta));
+// Where a packet's LaneMeta lives: aligned, just below the inner frame. The
+// worker reads it in place; copying it to the stack and reading it back at
+// other widths stalled store-to-load forwarding (~9% of a same-core run).
+inline LaneMeta* lane_meta_at(const rte_mbuf* m) noexcept {
+  const auto at = reinterpret_cast<uintptr_t>(rte_pktmbuf_mtod(m, const uint8_t*)) - sizeof(LaneMeta);
+  return reinterpret_cast<LaneMeta*>(at & ~uintptr_t{alignof(LaneMeta) - 1});
 }
-inline void get_lane_meta(const rte_mbuf* m, LaneMeta& lm) noexcept {
-  std::memcpy(&lm, rte_pktmbuf_mtod(m, const uint8_t*) - sizeof(LaneMeta), sizeof(LaneMeta));
+inline void put_lane_meta(rte_mbuf* m, const LaneMeta& lm) noexcept {
+  new (lane_meta_at(m)) LaneMeta(lm);
+}
+inline const LaneMeta& get_lane_meta(const rte_mbuf* m) noexcept {
+  return *std::launder(lane_meta_at(m));
 }
 
 int g_meta_offset = -1;
@@ -106,6 +116,10 @@ struct WallClock {
 
 // Copies the first `len` bytes of a (possibly multi-segment) packet.
 inline void copy_prefix(const rte_mbuf* m, uint8_t* dst, uint32_t len) noexcept {
+  if (len <= m->data_len) {  // the usual case: DPDK's inline copy, not a libc call
+    rte_memcpy(dst, rte_pktmbuf_mtod(m, const uint8_t*), len);
+    return;
+  }
   for (const rte_mbuf* seg = m; seg != nullptr && len != 0; seg = seg->next) {
     const uint32_t take = std::min<uint32_t>(len, seg->data_len);
     std::memcpy(dst, rte_pktmbuf_mtod(seg, const uint8_t*), take);
@@ -223,8 +237,6 @@ struct alignas(64) WorkerRole {
   LaneTable table;                  // every key this worker's lanes have: one per lane
   std::vector<WriteBlock*> open;    // [lane slot] block being filled, or null
   std::vector<uint32_t> open_lanes; // slots with an open block
-  LaneKey last_key;                 // last lookup, as most bursts hold one session
-  uint32_t last_slot = LaneTable::kMissing;
   rte_ring* full = nullptr;         // worker -> writer
   rte_ring* free = nullptr;         // writer -> worker
   std::atomic<bool> done{false};    // last block handed over
@@ -262,10 +274,9 @@ struct Pipeline::Impl {
 
   // ---- worker stage ----
 
-  uint32_t lane_for(WorkerRole& w, uint16_t w_index, const LaneMeta& lm,
+  uint32_t lane_for(WorkerRole& w, uint16_t w_index, const LaneMeta& lm, uint32_t key_hash,
                     LcoreCounters& c) noexcept {
-    if (w.last_slot != LaneTable::kMissing && lm.key == w.last_key) return w.last_slot;
-    uint32_t slot = w.table.find(lm.key);
+    uint32_t slot = w.table.find(lm.key, key_hash);
     if (slot == LaneTable::kMissing) {
       if (!config.auto_lanes) {
         c.drops[static_cast<size_t>(DropReason::unknown_vni)].inc();
@@ -292,8 +303,6 @@ struct Pipeline::Impl {
       lane.active.store(true, std::memory_order_release);
       w.table.insert(lm.key, slot);  // max_lanes entries: room for every slot
     }
-    w.last_key = lm.key;
-    w.last_slot = slot;
     return slot;
   }
 
@@ -357,9 +366,7 @@ struct Pipeline::Impl {
     for (uint16_t i = 0; i < n; ++i) {
       rte_mbuf* m = pkts[i];
       const PacketMeta& pm = *meta_of(m);
-      LaneMeta lm;
-      get_lane_meta(m, lm);
-      const uint32_t slot = lane_for(w, w_index, lm, c);
+      const uint32_t slot = lane_for(w, w_index, get_lane_meta(m), pm.key_hash, c);
       if (slot == LaneTable::kMissing) continue;
       LaneSlot& lane = lanes[slot];
       if (lane.filter != nullptr) {
@@ -470,10 +477,11 @@ struct Pipeline::Impl {
     PacketMeta* pm = meta_of(m);
     pm->ts_ns = ts_ns;
     pm->inner_len = inner_len;
+    pm->key_hash = lm.key.hash();
     rte_pktmbuf_adj(m, static_cast<uint16_t>(inner_offset));
     if (m->pkt_len > inner_len) cut_to(m, inner_len);
     put_lane_meta(m, lm);
-    return config.workers == 0 ? 0 : worker_for_key(lm.key, config.workers);
+    return config.workers == 0 ? 0 : worker_for_hash(pm->key_hash, config.workers);
   }
 
   // The lane key of a classified packet (see LaneKey).
