@@ -48,6 +48,11 @@ def pipeline_cases(cases):
             continue
         if c.get("variant", "none") != "none":
             continue
+        # Only vxcollector's own configuration over the same-core source:
+        # not the cross-core source, other sinks or a worker lcore.
+        if (c.get("source", "same_core") != "same_core" or c.get("sink", "shm") != "shm"
+                or c.get("workers", 0) != 0):
+            continue
         m = NAME_RE.match(name)
         if kind is None and m is None:
             continue  # neither a pipeline kind nor a pipeline name
@@ -72,7 +77,8 @@ def pipeline_cases(cases):
 
 def ceiling(cases, kind, name):
     for c in cases:
-        if c.get("ok", True) and "rx_mpps" in c and (c.get("kind") == kind or c.get("name") == name):
+        if (c.get("ok", True) and "rx_mpps" in c and c.get("source", "same_core") == "same_core"
+                and (c.get("kind") == kind or c.get("name") == name)):
             return c
     return None
 

@@ -1,0 +1,53 @@
+#!/bin/bash
+# Every benchmark, one command (as root, on an otherwise quiet machine):
+#
+#   bench/run.sh [--build DIR] [--quick]
+#
+# 1. vxbench: the dataplane against this machine's ceiling (same-core and
+#    cross-core sources; sweeps of snaplen, lanes, filter, sink, workers),
+#    3 runs per case, median: bench/results/vxbench.{txt,json}
+# 2. vxmicro: per-stage Google Benchmark figures: bench/results/vxmicro.{txt,json}
+# 3. --read-pcap against tcpdump and editcap on the same files, median of 5:
+#    bench/results/readpcap_vs_tcpdump.{txt,json}
+# 4. a live feed: kernel vxlan + tcpdump -s 128 against vxcollector on
+#    net_af_packet, tcpreplay at rising rates: bench/results/live_peer.{txt,json}
+# 5. the plot: bench/results/vxbench.png
+# --quick: 1 run per case and shorter windows, for trying the scripts out
+# (the figures are then not the ones to publish).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=$ROOT/build-bench
+QUICK=0
+while [ $# -gt 0 ]; do
+  case $1 in
+    --build) BUILD=$(realpath -m "$2"); shift 2 ;;
+    --quick) QUICK=1; shift ;;
+    *) echo "usage: $0 [--build DIR] [--quick]" >&2; exit 2 ;;
+  esac
+done
+cd "$ROOT"
+[ -d "$BUILD" ] || meson setup "$BUILD" -Dbuildtype=release
+ninja -C "$BUILD" collector/vxcollector bench/vxbench bench/micro/vxmicro
+R=bench/results
+mkdir -p $R
+stamp="# measured $(date -u +%F\ %H:%M) UTC on commit $(git rev-parse --short HEAD), $(basename "$BUILD")"
+
+if [ $QUICK = 1 ]; then
+  vx=(--repeat 1 --duration 2 --warmup 0.5); runs=1; live=(--frames 200000 --rates 50k,top)
+else
+  vx=(--repeat 3); runs=5; live=()
+fi
+
+echo "== vxbench" >&2
+{ echo "$stamp"; "$BUILD/bench/vxbench" "${vx[@]}" --json $R/vxbench.json; } | tee $R/vxbench.txt
+echo "== vxmicro" >&2
+{ echo "$stamp"; bench/micro/run.sh --build "$BUILD"; } | tee $R/vxmicro.txt
+echo "== read-pcap peers" >&2
+bench/readpcap_vs_tcpdump.sh --build "$BUILD" --runs $runs --json $R/readpcap_vs_tcpdump.json |
+  { echo "$stamp"; cat; } | tee $R/readpcap_vs_tcpdump.txt
+echo "== live peer" >&2
+bench/live_peer.sh --build "$BUILD" "${live[@]}"
+echo "== plot" >&2
+/usr/bin/python3 bench/plot.py --json $R/vxbench.json --out $R/vxbench.png
+echo "results in $R/" >&2
