@@ -857,6 +857,8 @@ struct Row {
   std::vector<CaseResult> runs;  // all of them
   double gen_mpps() const { return mpps(r.gen_packets, r.seconds); }
   double rx_mpps() const { return mpps(r.consumed, r.seconds); }
+  // Mirrored traffic taken in, in outer frame bits (what the NIC would carry).
+  double rx_gbps() const { return rx_mpps() * r.frame_bytes * 8 / 1e3; }
   double stall_share() const {
     return r.gen_bursts == 0
                ? 0
@@ -954,15 +956,15 @@ void print_report(const Options& o, const std::vector<Row>& rows) {
       o.repeat, o.duration, o.warmup, kPortRingSize,
       static_cast<unsigned long long>(kRotateBytes >> 20), kRingFiles);
 
-  std::printf("%-21s %5s %5s %-6s %8s %8s %13s %8s %9s %7s %7s %7s  %s\n", "case", "lanes", "snap",
-              "filter", "gen", "rx", "rx", "written", "written", "ns/pkt", "ns/pkt", "% of",
-              "bound");
-  std::printf("%-21s %5s %5s %-6s %8s %8s %13s %8s %9s %7s %7s %7s\n", "", "", "", "", "Mpps",
-              "Mpps", "clean runs", "Mpps", "MB/s", "wall", "lcore", "ceil b");
+  std::printf("%-22s %5s %5s %-6s %8s %8s %13s %7s %8s %9s %7s %7s %7s  %s\n", "case", "lanes",
+              "snap", "filter", "gen", "rx", "rx", "rx", "written", "written", "ns/pkt", "ns/pkt",
+              "% of", "bound");
+  std::printf("%-22s %5s %5s %-6s %8s %8s %13s %7s %8s %9s %7s %7s %7s\n", "", "", "", "", "Mpps",
+              "Mpps", "clean runs", "Gbit/s", "Mpps", "MB/s", "wall", "lcore", "ceil b");
   for (const Row& row : rows) {
     const CaseResult& r = row.r;
     if (!r.ok) {
-      std::printf("%-21s FAILED: %s\n", row.spec.name.c_str(), r.error);
+      std::printf("%-22s FAILED: %s\n", row.spec.name.c_str(), r.error);
       continue;
     }
     const bool pipe = row.spec.kind == Kind::pipeline;
@@ -983,16 +985,17 @@ void print_report(const Options& o, const std::vector<Row>& rows) {
     char range[32];
     std::snprintf(range, sizeof range, "%.2f-%.2f/%zu", row.rx_all.front(), row.rx_all.back(),
                   row.clean);
-    std::printf("%-21s %5s %5s %-6s %8.3f %8.3f %13s %8s %9s %7s %7s %7s  %s\n",
+    std::printf("%-22s %5s %5s %-6s %8.3f %8.3f %13s %7.2f %8s %9s %7s %7s %7s  %s\n",
                 row.spec.name.c_str(), pipe ? std::to_string(row.spec.lanes).c_str() : "-",
                 snap_text(row.spec).c_str(),
                 row.spec.filter.empty() ? "-" : row.spec.filter.c_str(), row.gen_mpps(),
-                row.rx_mpps(), range, written, mbs, wall, lcore, ceil, row.bound().c_str());
+                row.rx_mpps(), range, row.rx_gbps(), written, mbs, wall, lcore, ceil,
+                row.bound().c_str());
   }
 
-  std::printf("\n%-21s %6s %6s %6s %6s %6s %6s %8s  %s\n", "case", "stall", "idle", "cpu0", "cpu1",
+  std::printf("\n%-22s %6s %6s %6s %6s %6s %6s %8s  %s\n", "case", "stall", "idle", "cpu0", "cpu1",
               "writer", "other", "RSS", "drops in the window / accounting");
-  std::printf("%-21s %6s %6s %6s %6s %6s %6s %8s\n", "", "%", "%", "%", "%", "%", "%", "MiB");
+  std::printf("%-22s %6s %6s %6s %6s %6s %6s %8s\n", "", "%", "%", "%", "%", "%", "%", "MiB");
   for (const Row& row : rows) {
     const CaseResult& r = row.r;
     if (!r.ok) continue;
@@ -1006,7 +1009,7 @@ void print_report(const Options& o, const std::vector<Row>& rows) {
       tail += r.accounting_ok ? "  (accounted: " + std::to_string(r.total_received) + ")"
                               : "  ACCOUNTING MISMATCH " + std::to_string(r.total_received) +
                                     " != " + std::to_string(r.total_accounted);
-    std::printf("%-21s %6.1f %6s %6.1f %6.1f %6s %6.1f %8.1f  %s\n", row.spec.name.c_str(),
+    std::printf("%-22s %6.1f %6s %6.1f %6.1f %6s %6.1f %8.1f  %s\n", row.spec.name.c_str(),
                 100.0 * row.stall_share(), idle, 100.0 * r.consumer_cpu, 100.0 * r.generator_cpu,
                 writer, 100.0 * r.other_cpu, static_cast<double>(r.max_rss_kb) / 1024.0,
                 tail.c_str());
@@ -1016,7 +1019,7 @@ void print_report(const Options& o, const std::vector<Row>& rows) {
       "\n"
       "gen: packets the generator enqueued per s (generator rows: allocated, copied, freed).\n"
       "rx: packets lcore 0 took (pipeline: received); clean runs: min-max/count of the runs\n"
-      "  other processes left alone.\n"
+      "  other processes left alone; Gbit/s: the same in outer frame bits.\n"
       "ns/pkt wall = 1e9 / rx; ns/pkt lcore = the lcore 0 thread's CPU time / packets (leaves\n"
       "  out the time the writer and others ran on core 0).\n"
       "% of ceil b = rx / rx of the ceiling-copy128 case with the same source.\n"
@@ -1033,19 +1036,19 @@ void print_report(const Options& o, const std::vector<Row>& rows) {
   for (const Row& row : rows) {
     if (!row.r.ok) continue;
     if (row.r.other_cpu > kNoisy)
-      std::printf("  %-21s NOISY: other processes took %.0f%% of a core in the window\n",
+      std::printf("  %-22s NOISY: other processes took %.0f%% of a core in the window\n",
                   row.spec.name.c_str(), 100.0 * row.r.other_cpu);
     if (row.spec.kind == Kind::generator) continue;
     const std::string bound = row.bound();
     std::printf(
-        "  %-21s %s: the generator found the ring full on %.1f%% of its bursts\n",
+        "  %-22s %s: the generator found the ring full on %.1f%% of its bursts\n",
         row.spec.name.c_str(),
         bound == "both" ? "neither side saturated all the time" : (bound + "-bound").c_str(),
         100.0 * row.stall_share());
     const uint64_t busy = row.r.drops[static_cast<size_t>(DropReason::writer_busy)];
     if (busy != 0)
       std::printf(
-          "  %-21s writer-bound: %.0f%% dropped as writer_busy; the Writer thread had %.0f%% "
+          "  %-22s writer-bound: %.0f%% dropped as writer_busy; the Writer thread had %.0f%% "
           "of a core\n",
           "", 100.0 * static_cast<double>(busy) / static_cast<double>(row.r.consumed),
           100.0 * row.r.writer_cpu);
@@ -1087,7 +1090,8 @@ void write_json(const Options& o, const std::vector<Row>& rows) {
           << ", \"lanes\": " << row.spec.lanes << ", \"snaplen\": " << row.spec.snaplen
           << ", \"filter\": \"" << json_escape(row.spec.filter) << "\"";
     out << ", \"seconds\": " << r.seconds << ", \"generator_mpps\": " << row.gen_mpps()
-        << ", \"rx_mpps\": " << row.rx_mpps() << ", \"clean_runs\": " << row.clean
+        << ", \"rx_mpps\": " << row.rx_mpps() << ", \"rx_gbps\": " << row.rx_gbps()
+        << ", \"clean_runs\": " << row.clean
         << ", \"runs\": [";
     for (size_t k = 0; k < row.runs.size(); ++k)
       out << (k ? ", " : "") << "{\"rx_mpps\": " << mpps(row.runs[k].consumed, row.runs[k].seconds)
