@@ -588,12 +588,13 @@ void run_ceiling(const Options& o, const CaseSpec& spec, CaseResult& r) {
 
 // While it lives, threads started run on the CPUs no lcore is pinned to (all
 // CPUs when the lcores take every one), as vxcollector starts its writers.
+cpu_set_t g_process_cpus;  // run_case reads it before rte_eal_init pins the main thread
+
 class OffLcoreCpus {
  public:
   OffLcoreCpus() {
     pthread_getaffinity_np(pthread_self(), sizeof saved_, &saved_);
-    cpu_set_t use;
-    sched_getaffinity(0, sizeof use, &use);
+    cpu_set_t use = g_process_cpus;
     cpu_set_t free_cpus = use;
     unsigned lcore;
     RTE_LCORE_FOREACH(lcore) {
@@ -758,6 +759,7 @@ CaseResult run_case(const Options& o, const CaseSpec& spec) {
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
+  sched_getaffinity(0, sizeof g_process_cpus, &g_process_cpus);
   if (rte_eal_init(static_cast<int>(args.size()), argv.data()) < 0) {
     std::snprintf(r.error, sizeof r.error, "EAL init failed: %s", rte_strerror(rte_errno));
     return r;

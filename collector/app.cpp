@@ -125,13 +125,13 @@ uint64_t free_bytes(const std::string& dir) {
 // that no EAL lcore is pinned to, or on every allowed CPU when the lcores
 // take them all. Without it they would inherit the main lcore's pinning and
 // take turns with the dataplane on its core.
+// `process`: the CPUs the process may use, read before rte_eal_init (after
+// it, this thread's own set is the main lcore's CPU alone).
 class NonLcoreAffinity {
  public:
-  NonLcoreAffinity() {
+  explicit NonLcoreAffinity(const cpu_set_t& process) {
     CPU_ZERO(&saved_);
     if (pthread_getaffinity_np(pthread_self(), sizeof(saved_), &saved_) != 0) return;
-    cpu_set_t process;
-    if (sched_getaffinity(0, sizeof(process), &process) != 0) return;
     cpu_set_t free_cpus = process;
     unsigned lcore;
     RTE_LCORE_FOREACH(lcore) {
@@ -320,6 +320,11 @@ int run_collector(const Options& o) {
   uint64_t expected_frames = 0;
   if (!o.read_pcap.empty()) counting = std::async(std::launch::async, count_frames, o.read_pcap);
 
+  // Before rte_eal_init pins this thread to the main lcore's CPU.
+  cpu_set_t process_cpus;
+  CPU_ZERO(&process_cpus);
+  if (sched_getaffinity(0, sizeof(process_cpus), &process_cpus) != 0) CPU_SET(0, &process_cpus);
+
   std::vector<std::string> args = eal_arguments(o);
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());
@@ -411,7 +416,7 @@ int run_collector(const Options& o) {
       return c;
     };
     // Threads started from here on stay off the lcores' CPUs.
-    std::optional<NonLcoreAffinity> off_lcores(std::in_place);
+    std::optional<NonLcoreAffinity> off_lcores(std::in_place, process_cpus);
     std::unique_ptr<HttpServer> http;
     if (o.http_listen != "none") {
       HttpRoutes routes;

@@ -282,6 +282,34 @@ def scenario_workers(F, binary, work, feed, frames, by_vni, bulk, bframes, bvni)
 
 # ---- 2. SIGHUP ------------------------------------------------------------------
 
+def cpus_allowed(pid, tid):
+    with open("/proc/%d/task/%d/status" % (pid, tid)) as f:
+        for line in f:
+            if line.startswith("Cpus_allowed_list:"):
+                cpus = set()
+                for part in line.split(":", 1)[1].strip().split(","):
+                    lo, _, hi = part.partition("-")
+                    cpus.update(range(int(lo), int(hi or lo) + 1))
+                return cpus
+    return set()
+
+
+def check_threads_off_lcore(F, pid, label):
+    """The writer, control and HTTP threads run on CPUs the lcore (the main
+    thread of a one-lcore replay) is not pinned to, when there are any."""
+    if len(os.sched_getaffinity(0)) < 2:
+        print("[%s] one CPU: thread placement not checked" % label)
+        return
+    lcore = cpus_allowed(pid, pid)
+    for tid in map(int, os.listdir("/proc/%d/task" % pid)):
+        with open("/proc/%d/task/%d/comm" % (pid, tid)) as f:
+            name = f.read().strip()
+        if name.startswith("vxc-writer") or name == "vxc-control":
+            cpus = cpus_allowed(pid, tid)
+            F.check(cpus and not cpus & lcore, "%s: thread %s runs off the lcore's CPUs %s" % (label, name, sorted(lcore)),
+                    "allowed %s" % sorted(cpus))
+
+
 def scenario_sighup(F, binary, work, feed, frames, by_vni):
     print("\n== 2. SIGHUP completes every lane's file while lingering")
     out = os.path.join(work, "hup")
@@ -292,6 +320,7 @@ def scenario_sighup(F, binary, work, feed, frames, by_vni):
         if not F.check(m is not None, "sighup: /metrics shows received = %d and everything accounted" % frames,
                        "" if m else live.stderr_text()[-1500:]):
             return
+        check_threads_off_lcore(F, live.proc.pid, "sighup")
         lanes = sorted("vni-%d" % v for v in by_vni)
         before = series(m, "vxcollector_files_completed_total", "lane")
         F.equal(before, {l: 0.0 for l in lanes}, "sighup: files_completed_total before SIGHUP")
