@@ -495,7 +495,14 @@ def scenario_readonly(F, binary, work, feed):
                 (len(errors), time.monotonic() - t_ro), "\n".join(errors[:5]))
         if errors:
             print("  log: " + errors[0])
-        rc, msg = sh("umount", out)
+        # The writer retries every block: it opens the lane directory (read-only
+        # opens work there), fails to create a file and closes it again. An
+        # umount that lands in that window is "busy"; the next one is not.
+        for _ in range(50):
+            rc, msg = sh("umount", out)
+            if rc == 0 or "busy" not in msg:
+                break
+            time.sleep(0.1)
         F.check(rc == 0, "readonly: the read-only mount removed", msg)
         written0 = total(live.metrics(), "vxcollector_lane_packets_total")
         m = live.wait(lambda m: value(m, "vxcollector_lane_packets_total") > written0 + 10000, 10)
