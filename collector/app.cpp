@@ -85,7 +85,7 @@ std::optional<uint64_t> count_frames_classic(const std::string& path) {
     constexpr uint32_t kMaxCaplen = 262144;  // libpcap refuses larger records
     // Pages already walked are given back as the walk goes, so the peak
     // resident memory does not grow with the capture.
-    constexpr size_t kReleaseEvery = 8u << 20;
+    constexpr size_t kReleaseEvery = 1u << 20;
     size_t released = 0;
     uint64_t n = 0;
     size_t off = 24;
