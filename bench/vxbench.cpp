@@ -153,6 +153,7 @@ struct Options {
   uint32_t vnis = 4;
   uint32_t retries = 2;  // reruns of a case that other processes disturbed
   uint32_t repeat = 1;   // runs per case; the median is reported
+  double rate_mpps = 0;  // same-core pipeline cases: offer at most this rate (0: as fast as taken)
 };
 
 // ---- generator (lcore 1) ---------------------------------------------------
@@ -178,6 +179,9 @@ struct Generator {
   // Same-core source: lcore 0's own position and counts.
   uint32_t next = 0;
   uint64_t own_packets = 0, own_bursts = 0;
+  // Rate limit (0: none): packets allowed = (rdtsc - start) * per_cycle.
+  double per_cycle = 0;
+  uint64_t start_tsc = 0;
 };
 
 uint32_t round_up64(uint32_t n) { return (n + 63u) & ~63u; }
@@ -296,6 +300,16 @@ int generator_main(void* arg) {
 // this writes the bytes a consumer reads and sets the lengths.
 uint16_t same_core_fill(uint16_t, uint16_t, rte_mbuf** pkts, uint16_t n, uint16_t, void* arg) {
   Generator& g = *static_cast<Generator*>(arg);
+  if (g.per_cycle > 0) {  // a paced source: what is over the rate goes back unused
+    const double allowed = static_cast<double>(rte_rdtsc() - g.start_tsc) * g.per_cycle;
+    const uint64_t room = allowed > static_cast<double>(g.own_packets)
+                              ? static_cast<uint64_t>(allowed) - g.own_packets
+                              : 0;
+    if (room < n) {
+      rte_pktmbuf_free_bulk(pkts + room, n - static_cast<uint16_t>(room));
+      n = static_cast<uint16_t>(room);
+    }
+  }
   uint32_t next = g.next;
   for (uint16_t i = 0; i < n; ++i) {
     rte_mbuf* m = pkts[i];
@@ -693,10 +707,15 @@ void run_pipeline(const Options& o, const CaseSpec& spec, CaseResult& r, const f
   if (g.pool == nullptr) throw std::runtime_error("no mempool vxc_mbufs");
   g.ring = ring;
   load_templates(g, case_frames(spec), spec.snaplen, r);
-  if (same_core)
+  if (same_core) {
+    if (o.rate_mpps > 0) {
+      g.per_cycle = o.rate_mpps * 1e6 / static_cast<double>(rte_get_tsc_hz());
+      g.start_tsc = rte_rdtsc();
+    }
     add_fill_callback(pc.ports[0], g);
-  else
+  } else {
     launch_generator(g);
+  }
 
   std::thread timer([&] {
     Snap a, b;
@@ -1160,7 +1179,8 @@ std::vector<CaseSpec> all_cases() {
 void usage() {
   std::fprintf(stderr,
                "usage: vxbench [--duration S] [--warmup S] [--json FILE] [--only CASE[,CASE...]] "
-               "[--retries N] [--repeat N]\n"
+               "[--retries N] [--repeat N] [--rate-mpps R]\n"
+               "       (--rate-mpps: same-core pipeline cases are offered at most R Mpps)\n"
                "       vxbench --write-pcap FILE [--frames N] [--payload BYTES] [--vnis N]\n"
                "cases:");
   for (const CaseSpec& c : all_cases()) std::fprintf(stderr, " %s", c.name.c_str());
@@ -1194,6 +1214,8 @@ Options parse(int argc, char** argv) {
       o.repeat = static_cast<uint32_t>(std::stoul(value()));
     } else if (a == "--retries") {
       o.retries = static_cast<uint32_t>(std::stoul(value()));
+    } else if (a == "--rate-mpps") {
+      o.rate_mpps = std::stod(value());
     } else if (a == "--vnis") {
       o.vnis = static_cast<uint32_t>(std::stoul(value()));
     } else {
