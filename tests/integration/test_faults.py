@@ -237,7 +237,9 @@ def forget_runtime_dir(prefix):
 def scenario_kill(F, binary, work, feed):
     print("\n== kill: SIGKILL while writing, %d times, then a restart" % KILLS)
     mnt = os.path.join(work, "kill-tmpfs")
-    if not mount_tmpfs(F, mnt, "1200m"):
+    # Room for every kill's files and the restart's: a kill lands 0-0.3 s after
+    # 40 MB, and at full speed a run writes up to ~0.5 GB by then.
+    if not mount_tmpfs(F, mnt, "4g"):
         return
     out = os.path.join(mnt, "out")
     os.makedirs(out)
@@ -583,7 +585,9 @@ def scenario_post_rotate(F, binary, work, feed):
 def scenario_sigterm(F, binary, work, feed):
     print("\n== sigterm: SIGTERM under full load")
     mnt = os.path.join(work, "term-tmpfs")
-    if not mount_tmpfs(F, mnt, "1200m"):
+    # Room for every kill's files and the restart's: a kill lands 0-0.3 s after
+    # 40 MB, and at full speed a run writes up to ~0.5 GB by then.
+    if not mount_tmpfs(F, mnt, "4g"):
         return
     times = []
     try:
