@@ -37,7 +37,7 @@ mkdir -p $R
 stamp="# measured $(date -u +%F\ %H:%M) UTC on commit $(git rev-parse --short HEAD), $(basename "$BUILD")"
 
 if [ $QUICK = 1 ]; then
-  vx=(--repeat 1 --duration 2 --warmup 0.5); runs=1; live=(--frames 200000 --rates 50k,top)
+  vx=(--repeat 1 --duration 2 --warmup 0.5); runs=1; live=(--frames 200000 --rates "50k,top")
 else
   vx=(--repeat 3); runs=5; live=()
 fi
@@ -57,8 +57,8 @@ echo "== a 5 s and a 60 s run, paced below the sustained rate: peak RSS and drop
 RATE=${PACE_MPPS:-6}
 long=60; [ $QUICK = 1 ] && long=10
 for secs in 5 $long; do
-  "$BUILD/bench/vxbench" --only pipe-4l-s128 --repeat 1 --retries 0 --duration $secs \
-    --rate-mpps "$RATE" --json /tmp/vxbench-rss-$secs.json >/dev/null
+  "$BUILD/bench/vxbench" --only pipe-4l-s128 --repeat 1 --retries 0 --duration "$secs" \
+    --rate-mpps "$RATE" --json "/tmp/vxbench-rss-$secs.json" >/dev/null
 done
 /usr/bin/python3 - $long "$RATE" <<'PY' | { echo "$stamp"; cat; } | tee $R/rss_over_time.txt
 import json, sys
