@@ -55,6 +55,7 @@
 #include <vector>
 
 #include "bench/frames.h"
+#include "collector/affinity.h"
 #include "collector/metrics.h"
 #include "collector/pcap_file.h"
 #include "collector/writer.h"
@@ -600,30 +601,7 @@ void run_ceiling(const Options& o, const CaseSpec& spec, CaseResult& r) {
   rte_mempool_free(pool);
 }
 
-// While it lives, threads started run on the CPUs no lcore is pinned to (all
-// CPUs when the lcores take every one), as vxcollector starts its writers.
 cpu_set_t g_process_cpus;  // run_case reads it before rte_eal_init pins the main thread
-
-class OffLcoreCpus {
- public:
-  OffLcoreCpus() {
-    pthread_getaffinity_np(pthread_self(), sizeof saved_, &saved_);
-    cpu_set_t use = g_process_cpus;
-    cpu_set_t free_cpus = use;
-    unsigned lcore;
-    RTE_LCORE_FOREACH(lcore) {
-      const rte_cpuset_t cpus = rte_lcore_cpuset(lcore);
-      for (int k = 0; k < CPU_SETSIZE; ++k)
-        if (CPU_ISSET(k, &cpus)) CPU_CLR(k, &free_cpus);
-    }
-    if (CPU_COUNT(&free_cpus) > 0) use = free_cpus;
-    pthread_setaffinity_np(pthread_self(), sizeof use, &use);
-  }
-  ~OffLcoreCpus() { pthread_setaffinity_np(pthread_self(), sizeof saved_, &saved_); }
-
- private:
-  cpu_set_t saved_;
-};
 
 // Sink::null: takes a worker's full blocks, counts them as the Writer does
 // (written, bytes) and hands them back, without touching a file.
@@ -690,7 +668,7 @@ void run_pipeline(const Options& o, const CaseSpec& spec, CaseResult& r, const f
   std::vector<std::unique_ptr<NullSink>> null_sinks;
   std::vector<const Writer*> views;
   {
-    OffLcoreCpus off_lcores;  // as vxcollector starts its writers
+    NonLcoreAffinity off_lcores(g_process_cpus);  // as vxcollector starts its writers
     for (uint16_t w = 0; w < pipeline.worker_count(); ++w) {
       if (spec.sink == Sink::null) {
         null_sinks.push_back(std::make_unique<NullSink>(pipeline, w));

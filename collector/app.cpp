@@ -1,5 +1,7 @@
 #include "app.h"
 
+#include "affinity.h"
+
 #include <pcap/pcap.h>
 #include <rte_bus_vdev.h>
 #include <rte_eal.h>
@@ -120,38 +122,6 @@ uint64_t free_bytes(const std::string& dir) {
   if (statvfs(dir.c_str(), &st) != 0) return 0;
   return static_cast<uint64_t>(st.f_bavail) * st.f_frsize;
 }
-
-// Threads started while this lives (writers, control, HTTP) run on the CPUs
-// that no EAL lcore is pinned to, or on every allowed CPU when the lcores
-// take them all. Without it they would inherit the main lcore's pinning and
-// take turns with the dataplane on its core.
-// `process`: the CPUs the process may use, read before rte_eal_init (after
-// it, this thread's own set is the main lcore's CPU alone).
-class NonLcoreAffinity {
- public:
-  explicit NonLcoreAffinity(const cpu_set_t& process) {
-    CPU_ZERO(&saved_);
-    if (pthread_getaffinity_np(pthread_self(), sizeof(saved_), &saved_) != 0) return;
-    cpu_set_t free_cpus = process;
-    unsigned lcore;
-    RTE_LCORE_FOREACH(lcore) {
-      const rte_cpuset_t cpus = rte_lcore_cpuset(lcore);
-      for (int c = 0; c < CPU_SETSIZE; ++c)
-        if (CPU_ISSET(c, &cpus)) CPU_CLR(c, &free_cpus);
-    }
-    const cpu_set_t& use = CPU_COUNT(&free_cpus) > 0 ? free_cpus : process;
-    restore_ = pthread_setaffinity_np(pthread_self(), sizeof(use), &use) == 0;
-  }
-  ~NonLcoreAffinity() {
-    if (restore_) pthread_setaffinity_np(pthread_self(), sizeof(saved_), &saved_);
-  }
-  NonLcoreAffinity(const NonLcoreAffinity&) = delete;
-  NonLcoreAffinity& operator=(const NonLcoreAffinity&) = delete;
-
- private:
-  cpu_set_t saved_;
-  bool restore_ = false;
-};
 
 // "--lcores" for a replay: lcore i runs on the i-th CPU this process may use,
 // wrapping around when there are more roles than CPUs.
