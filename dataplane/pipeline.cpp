@@ -401,7 +401,23 @@ struct Pipeline::Impl {
       }
       append_record(w, lane, slot, m, pm, c);
     }
-    rte_pktmbuf_free_bulk(pkts, n);
+    free_burst(pkts, n);
+  }
+
+  // rte_pktmbuf_free_bulk(pkts, n). The usual burst, single-segment direct
+  // mbufs of the pipeline's pool that nothing else holds, goes back to the
+  // pool in one put: what free_bulk ends with after checking and resetting
+  // each mbuf (~40 instructions a packet, a tenth of the dataplane's).
+  void free_burst(rte_mbuf** pkts, uint16_t n) noexcept {
+    for (uint16_t i = 0; i < n; ++i) {
+      const rte_mbuf* m = pkts[i];
+      if (m->pool != pool || m->nb_segs != 1 || !RTE_MBUF_DIRECT(m) ||
+          rte_mbuf_refcnt_read(m) != 1) {
+        rte_pktmbuf_free_bulk(pkts, n);
+        return;
+      }
+    }
+    rte_mempool_put_bulk(pool, reinterpret_cast<void**>(pkts), n);
   }
 
   // ---- RX stage ----
