@@ -596,6 +596,17 @@ def scenario_disk_full(F, binary, work, feed, frames, exp):
                     "disk-full: written + disk_full = VXLAN datagrams")
             F.equal(d.get("write_error"), 0, "disk-full: no write_error (ENOSPC is disk_full)")
             F.check("No space left on device" in run.stderr, "disk-full: the log names ENOSPC")
+            F.check("tmpfs with 4 KiB pages" in run.stderr,
+                    "disk-full: the log says the output is on tmpfs with 4 KiB pages")
+        # The same tmpfs with transparent huge pages: no such hint.
+        p = subprocess.run(["mount", "-o", "remount,huge=within_size", mnt], capture_output=True, text=True)
+        if F.check(p.returncode == 0, "disk-full: remount the tmpfs huge=within_size", p.stderr.strip()):
+            os.remove(os.path.join(mnt, "fill"))
+            again = vxc.run_collector(binary, feed, out, timeout=120)
+            vxc.check_run(F, again, "huge tmpfs")
+            F.check("tmpfs with 4 KiB pages" not in again.stderr,
+                    "disk-full: no 4 KiB-page hint on a tmpfs with huge=within_size",
+                    again.stderr[-800:])
     finally:
         if live is not None and run is None:
             live.kill()
