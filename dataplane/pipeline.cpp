@@ -232,12 +232,16 @@ struct alignas(64) RxRole {
 };
 
 struct alignas(64) WorkerRole {
-  explicit WorkerRole(size_t max_lanes) : table(max_lanes), open(max_lanes, nullptr) {
+  explicit WorkerRole(size_t max_lanes)
+      : table(max_lanes), open(max_lanes, nullptr), listed(max_lanes, 0) {
     open_lanes.reserve(max_lanes);
   }
   LaneTable table;                  // every key this worker's lanes have: one per lane
   std::vector<WriteBlock*> open;    // [lane slot] block being filled, or null
-  std::vector<uint32_t> open_lanes; // slots with an open block
+  std::vector<uint32_t> open_lanes; // slots that had an open block since the last flush, once each
+  std::vector<uint8_t> listed;      // [lane slot] in open_lanes
+  size_t open_blocks = 0;           // non-null entries of `open`
+  size_t total_blocks = 0;          // this worker's write blocks
   rte_ring* full = nullptr;         // worker -> writer
   rte_ring* free = nullptr;         // writer -> worker
   std::vector<WriteBlock*> spare;   // free blocks on this side, most recently returned last
@@ -312,11 +316,14 @@ struct Pipeline::Impl {
     // The full ring holds every block there is, so this cannot fail.
     rte_ring_sp_enqueue(w.full, w.open[slot]);
     w.open[slot] = nullptr;
+    --w.open_blocks;
   }
 
   void flush_open_blocks(WorkerRole& w) noexcept {
-    for (uint32_t slot : w.open_lanes)
+    for (uint32_t slot : w.open_lanes) {
       if (w.open[slot] != nullptr) hand_over(w, slot);
+      w.listed[slot] = 0;
+    }
     w.open_lanes.clear();
   }
 
@@ -347,10 +354,13 @@ struct Pipeline::Impl {
     if (b == nullptr) {
       b = take_block(w);
       if (b == nullptr) {
-        // Other lanes' partly filled blocks go to the writer first: with as
-        // many open lanes as blocks, none would come back before the flush
-        // timer (and a replay, which waits, would wait forever).
-        flush_open_blocks(w);
+        // When every block is open (as many open lanes as blocks) none would
+        // come back before the flush timer, and a replay, which waits, would
+        // wait forever: the other lanes' partly filled blocks go to the
+        // writer. Otherwise blocks are on their way back and handing over
+        // partly filled ones would only make the writer's writes smaller
+        // when it is already behind (seen: 64 lanes wrote 4x less).
+        if (w.open_blocks == w.total_blocks) flush_open_blocks(w);
         if (!config.backpressure) {
           b = take_block(w);
           if (b == nullptr) {
@@ -368,7 +378,11 @@ struct Pipeline::Impl {
       b->used = 0;
       b->inner_bytes = 0;
       w.open[slot] = b;
-      w.open_lanes.push_back(slot);  // reserved for max_lanes: never reallocates
+      ++w.open_blocks;
+      if (w.listed[slot] == 0) {
+        w.listed[slot] = 1;
+        w.open_lanes.push_back(slot);  // once per slot, reserved for max_lanes: never reallocates
+      }
     }
     uint8_t* record = b->data + b->used;
     // Blocks cycle through far more memory than the cache holds: ask for
@@ -809,6 +823,7 @@ Pipeline::Pipeline(const PipelineConfig& config, const std::vector<ExplicitLane>
   for (uint16_t w = 0; w < worker_roles; ++w) {
     WorkerRole& wr = *im.workers[w];
     wr.spare.reserve(blocks_per_worker);  // holds every block: never reallocates
+    wr.total_blocks = blocks_per_worker;
     const std::string suffix = std::to_string(w);
     const unsigned ring_size = static_cast<unsigned>(blocks_per_worker + 1);
     wr.full = rte_ring_create(("vxc_full_" + suffix).c_str(), ring_size, static_cast<int>(socket),
