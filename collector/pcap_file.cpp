@@ -239,7 +239,10 @@ CompletedFiles::~CompletedFiles() {
   }
   if (children_.empty()) return;
   std::string pids;
-  for (const pid_t pid : children_) pids += " " + std::to_string(pid);
+  for (const pid_t pid : children_) {
+    pids += ' ';  // not " " + to_string(): GCC 12 -O3 warns falsely on that (stringop-overflow)
+    pids += std::to_string(pid);
+  }
   spdlog::warn("{} post-rotate command(s) still running after {} ms, left running: pid{}",
                children_.size(), post_rotate_exit_wait_.count(), pids);
 }
