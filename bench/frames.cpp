@@ -1,5 +1,7 @@
 #include "frames.h"
 
+#include "bench/builder.h"
+
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -12,34 +14,14 @@ namespace {
 
 constexpr uint32_t kTcpHeaderLen = 32;  // 20 + NOP NOP timestamps(10)
 
-class Builder {
+// ByteWriter plus a locally administered MAC ending in `last`.
+class Builder : public ByteWriter {
  public:
-  explicit Builder(std::vector<uint8_t>& out) : out_(out) {}
-  size_t size() const { return out_.size(); }
-  void u8(uint8_t v) { out_.push_back(v); }
-  void u16(uint16_t v) {
-    u8(static_cast<uint8_t>(v >> 8));
-    u8(static_cast<uint8_t>(v));
-  }
-  void u32(uint32_t v) {
-    u16(static_cast<uint16_t>(v >> 16));
-    u16(static_cast<uint16_t>(v));
-  }
-  void bytes(const uint8_t* p, size_t n) {
-    for (size_t k = 0; k < n; ++k)
-      out_.push_back(p[k]);  // (insert() trips GCC 12's -Wstringop-overflow)
-  }
+  using ByteWriter::ByteWriter;
   void mac(uint8_t last) {
     const uint8_t m[6] = {0x02, 0, 0, 0, 0, last};
     bytes(m, 6);
   }
-  void set16(size_t at, uint16_t v) {
-    out_[at] = static_cast<uint8_t>(v >> 8);
-    out_[at + 1] = static_cast<uint8_t>(v);
-  }
-
- private:
-  std::vector<uint8_t>& out_;
 };
 
 uint32_t sum16(const uint8_t* p, size_t n, uint32_t sum = 0) {

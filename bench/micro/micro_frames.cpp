@@ -6,6 +6,7 @@
 #include <random>
 #include <stdexcept>
 
+#include "bench/builder.h"
 #include "bench/frames.h"
 
 namespace vxc::micro {
@@ -28,26 +29,10 @@ const std::vector<Inner>& inner_mix() {
   return mix;
 }
 
-class Builder {
+// ByteWriter plus the outer headers the parser benchmarks need.
+class Builder : public bench::ByteWriter {
  public:
-  explicit Builder(std::vector<uint8_t>& out) : out_(out) {}
-  uint32_t size() const { return static_cast<uint32_t>(out_.size()); }
-  void u8(uint8_t v) { out_.push_back(v); }
-  void u16(uint16_t v) {
-    u8(static_cast<uint8_t>(v >> 8));
-    u8(static_cast<uint8_t>(v));
-  }
-  void u32(uint32_t v) {
-    u16(static_cast<uint16_t>(v >> 16));
-    u16(static_cast<uint16_t>(v));
-  }
-  void u64(uint64_t v) {
-    u32(static_cast<uint32_t>(v >> 32));
-    u32(static_cast<uint32_t>(v));
-  }
-  void bytes(const uint8_t* p, size_t n) {
-    for (size_t k = 0; k < n; ++k) u8(p[k]);
-  }
+  using ByteWriter::ByteWriter;
 
   void ethernet(uint16_t ethertype, bool vlan) {
     const uint8_t macs[12] = {0x02, 0, 0, 0, 0, 0x01, 0x02, 0, 0, 0, 0, 0xfe};
@@ -107,9 +92,6 @@ class Builder {
     u32(uint32_t{kGeneveClassAws} << 16 | 3u << 8 | 1);
     u32(0xc0de0000u + i);
   }
-
- private:
-  std::vector<uint8_t>& out_;
 };
 
 OuterFrame wrap_one(Wrap wrap, uint32_t i, const Inner& in) {
