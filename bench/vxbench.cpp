@@ -108,6 +108,7 @@ enum class Sink : uint8_t {
   shm_huge,  // the same into a tmpfs the case mounts with huge=within_size (root)
   disk,      // a Writer writing files under the working directory
   null,      // blocks counted as written and handed back, no file I/O
+  null_read, // the same, but every block is copied once, as write() reads it
 };
 
 struct CaseSpec {
@@ -607,16 +608,21 @@ cpu_set_t g_process_cpus;  // run_case reads it before rte_eal_init pins the mai
 
 // Sink::null: takes a worker's full blocks, counts them as the Writer does
 // (written, bytes) and hands them back, without touching a file.
+// Sink::null_read also copies each block into a buffer of its own, as the
+// kernel's write() reads it: the lcore's cost of another core reading the
+// blocks it writes, without the file system's.
 class NullSink {
  public:
-  NullSink(Pipeline& p, uint16_t worker) : thread_([&p, worker] { run(p, worker); }) {}
+  NullSink(Pipeline& p, uint16_t worker, bool read)
+      : thread_([&p, worker, read] { run(p, worker, read); }) {}
   ~NullSink() { join(); }
   void join() {
     if (thread_.joinable()) thread_.join();
   }
 
  private:
-  static void run(Pipeline& p, uint16_t worker) {
+  static void run(Pipeline& p, uint16_t worker, bool read) {
+    std::vector<uint8_t> copy(read ? kWriteBlockBytes : 0);
     void* blocks[32];
     for (;;) {
       const bool done = p.worker_done(worker);
@@ -627,6 +633,10 @@ class NullSink {
         lane.written.add(b.packets);
         lane.inner_bytes.add(b.inner_bytes);
         lane.written_bytes.add(b.used);
+        if (read) {
+          std::memcpy(copy.data(), b.data, b.used);
+          asm volatile("" : : "r"(copy.data()) : "memory");  // the copy is used
+        }
         rte_ring_sp_enqueue(p.free_blocks(worker), blocks[i]);
       }
       if (n == 0) {
@@ -672,8 +682,8 @@ void run_pipeline(const Options& o, const CaseSpec& spec, CaseResult& r, const f
   {
     NonLcoreAffinity off_lcores(g_process_cpus);  // as vxcollector starts its writers
     for (uint16_t w = 0; w < pipeline.worker_count(); ++w) {
-      if (spec.sink == Sink::null) {
-        null_sinks.push_back(std::make_unique<NullSink>(pipeline, w));
+      if (spec.sink == Sink::null || spec.sink == Sink::null_read) {
+        null_sinks.push_back(std::make_unique<NullSink>(pipeline, w, spec.sink == Sink::null_read));
         continue;
       }
       writers.push_back(std::make_unique<Writer>(pipeline, w, dir, lane_file_options, completed,
@@ -931,7 +941,14 @@ const Row* find_kind(const std::vector<Row>& rows, Kind kind, Source source) {
 
 const char* source_text(Source s) { return s == Source::same_core ? "same_core" : "cross_core"; }
 const char* sink_text(Sink s) {
-  return s == Sink::shm ? "shm" : s == Sink::shm_huge ? "shm_huge" : s == Sink::disk ? "disk" : "null";
+  switch (s) {
+    case Sink::shm: return "shm";
+    case Sink::shm_huge: return "shm_huge";
+    case Sink::disk: return "disk";
+    case Sink::null: return "null";
+    case Sink::null_read: return "null_read";
+  }
+  return "?";
 }
 
 std::string snap_text(const CaseSpec& spec) {
@@ -961,7 +978,7 @@ void print_report(const Options& o, const std::vector<Row>& rows) {
       "Frames: VXLAN, 2 data segments (1448 B payload) : 1 bare ACK, 1/4 outer IPv6, 1/8 "
       "inner IPv6,\n  2048 flows, spread over the lanes' VNIs. Pipeline: workers 0 (w1: one "
       "worker lcore), one Writer per worker\n  on the CPUs no lcore is pinned to, to /dev/shm "
-      "(shmhuge: a tmpfs mounted huge=within_size;\n  disk: the working directory; nullsink: no file I/O),\n  rotate %llu MiB, ring %u "
+      "(shmhuge: a tmpfs mounted huge=within_size;\n  disk: the working directory; nullsink: no file I/O; readsink: no file I/O, each block copied once),\n  rotate %llu MiB, ring %u "
       "files per lane.\n\n",
       o.repeat, o.duration, o.warmup, kPortRingSize,
       static_cast<unsigned long long>(kRotateBytes >> 20), kRingFiles);
@@ -1154,6 +1171,7 @@ std::vector<CaseSpec> all_cases() {
   c.push_back({"pipe-4l-s256", Kind::pipeline, 4, 256, ""});
   c.push_back({"pipe-4l-sfull", Kind::pipeline, 4, full, ""});
   c.push_back({"pipe-4l-s128-nullsink", Kind::pipeline, 4, 128, "", Source::same_core, Sink::null});
+  c.push_back({"pipe-4l-s128-readsink", Kind::pipeline, 4, 128, "", Source::same_core, Sink::null_read});
   c.push_back({"pipe-4l-s128-shmhuge", Kind::pipeline, 4, 128, "", Source::same_core, Sink::shm_huge});
   c.push_back({"pipe-4l-s128-disk", Kind::pipeline, 4, 128, "", Source::same_core, Sink::disk});
   c.push_back({"pipe-4l-sfull-nullsink", Kind::pipeline, 4, full, "", Source::same_core, Sink::null});
