@@ -658,6 +658,20 @@ LaneFileOptions lane_file_options(const LaneSlot& slot) {
   return f;
 }
 
+// The table's filter column: "own" when every lane has its own program.
+std::string filter_text(const CaseSpec& spec) {
+  if (spec.filter.empty()) return "-";
+  return spec.filter.find("{vni}") != std::string::npos ? "own" : spec.filter;
+}
+
+// A case's filter with "{vni}" replaced by the lane's VNI: one program per
+// lane instead of one shared by all.
+std::string lane_filter(std::string filter, uint32_t vni) {
+  const size_t at = filter.find("{vni}");
+  if (at != std::string::npos) filter.replace(at, 5, std::to_string(vni));
+  return filter;
+}
+
 void run_pipeline(const Options& o, const CaseSpec& spec, CaseResult& r, const fs::path& dir) {
   const bool same_core = spec.source == Source::same_core;
   rte_ring* ring = same_core ? nullptr : port_ring();
@@ -669,7 +683,7 @@ void run_pipeline(const Options& o, const CaseSpec& spec, CaseResult& r, const f
   std::vector<ExplicitLane> lanes;
   std::vector<std::string> names;
   for (uint32_t vni : vni_list(spec.lanes)) {
-    lanes.push_back({vni, spec.snaplen, spec.filter});
+    lanes.push_back({vni, spec.snaplen, lane_filter(spec.filter, vni)});
     names.push_back("vni-" + std::to_string(vni));
   }
 
@@ -979,7 +993,8 @@ void print_report(const Options& o, const std::vector<Row>& rows) {
       "inner IPv6,\n  2048 flows, spread over the lanes' VNIs. Pipeline: workers 0 (w1: one "
       "worker lcore), one Writer per worker\n  on the CPUs no lcore is pinned to, to /dev/shm "
       "(shmhuge: a tmpfs mounted huge=within_size;\n  disk: the working directory; nullsink: no file I/O; readsink: no file I/O, each block copied once),\n  rotate %llu MiB, ring %u "
-      "files per lane.\n\n",
+      "files per lane.\nFilter own: each lane its own program, 'tcp or vlan <its VNI>' (the frames are "
+      "all TCP, no inner VLAN);\n  lanes with the same expression share one program.\n\n",
       o.repeat, o.duration, o.warmup, kPortRingSize,
       static_cast<unsigned long long>(kRotateBytes >> 20), kRingFiles);
 
@@ -1015,7 +1030,7 @@ void print_report(const Options& o, const std::vector<Row>& rows) {
     std::printf("%-22s %5s %5s %-6s %8.3f %8.3f %13s %7.2f %8s %9s %7s %7s %7s  %s\n",
                 row.spec.name.c_str(), pipe ? std::to_string(row.spec.lanes).c_str() : "-",
                 snap_text(row.spec).c_str(),
-                row.spec.filter.empty() ? "-" : row.spec.filter.c_str(), row.gen_mpps(),
+                filter_text(row.spec).c_str(), row.gen_mpps(),
                 row.rx_mpps(), range, row.rx_gbps(), written, mbs, wall, lcore, ceil,
                 row.bound().c_str());
   }
@@ -1171,6 +1186,13 @@ std::vector<CaseSpec> all_cases() {
   c.push_back({"pipe-4l-s256", Kind::pipeline, 4, 256, ""});
   c.push_back({"pipe-4l-sfull", Kind::pipeline, 4, full, ""});
   c.push_back({"pipe-4l-s128-nullsink", Kind::pipeline, 4, 128, "", Source::same_core, Sink::null});
+  c.push_back({"pipe-4l-s128-nullsink-tcp", Kind::pipeline, 4, 128, "tcp", Source::same_core, Sink::null});
+  c.push_back({"pipe-64l-s128-nullsink", Kind::pipeline, 64, 128, "", Source::same_core, Sink::null});
+  c.push_back({"pipe-64l-s128-nullsink-tcp", Kind::pipeline, 64, 128, "tcp", Source::same_core, Sink::null});
+  c.push_back({"pipe-4l-s128-nullsink-own", Kind::pipeline, 4, 128, "tcp or vlan {vni}", Source::same_core,
+               Sink::null});
+  c.push_back({"pipe-64l-s128-nullsink-own", Kind::pipeline, 64, 128, "tcp or vlan {vni}", Source::same_core,
+               Sink::null});
   c.push_back({"pipe-4l-s128-readsink", Kind::pipeline, 4, 128, "", Source::same_core, Sink::null_read});
   c.push_back({"pipe-4l-s128-shmhuge", Kind::pipeline, 4, 128, "", Source::same_core, Sink::shm_huge});
   c.push_back({"pipe-4l-s128-disk", Kind::pipeline, 4, 128, "", Source::same_core, Sink::disk});

@@ -141,12 +141,8 @@ const std::string& BpfFilter::expression() const { return expression_; }
 
 bool BpfFilter::jit() const { return jit_func_ != nullptr; }
 
-void BpfFilter::run(rte_mbuf* const* pkts, uint32_t n, uint64_t* rc) const noexcept {
-  if (jit_func_ != nullptr) {
-    for (uint32_t i = 0; i < n; ++i) rc[i] = jit_func_(pkts[i]);
-  } else {
-    for (uint32_t i = 0; i < n; ++i) rc[i] = rte_bpf_exec(bpf_, pkts[i]);
-  }
+void BpfFilter::interpret(rte_mbuf* const* pkts, uint32_t n, uint64_t* rc) const noexcept {
+  for (uint32_t i = 0; i < n; ++i) rc[i] = rte_bpf_exec(bpf_, pkts[i]);
 }
 
 }  // namespace vxc

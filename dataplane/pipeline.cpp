@@ -301,6 +301,15 @@ struct Pipeline::Impl {
 
   explicit Impl(const PipelineConfig& c) : config(c) {}
 
+  // Lanes with the same expression share one compiled program: a worker then
+  // calls one target instead of a different one per lane.
+  const BpfFilter& filter_for(const std::string& expression) {
+    for (const auto& f : filters)
+      if (f->expression() == expression) return *f;
+    filters.push_back(std::make_unique<BpfFilter>(expression));
+    return *filters.back();
+  }
+
   uint16_t worker_roles() const { return static_cast<uint16_t>(workers.size()); }
   size_t worker_role_index(uint16_t w) const {
     return config.workers == 0 ? 0 : config.rx_lcores + w;
@@ -847,10 +856,7 @@ Pipeline::Pipeline(const PipelineConfig& config, const std::vector<ExplicitLane>
     slot.snaplen = lanes[i].snaplen;
     slot.config_index = static_cast<uint32_t>(i);
     slot.worker = cfg.workers == 0 ? 0 : worker_for_key(slot.key, cfg.workers);
-    if (!lanes[i].filter.empty()) {
-      im.filters.push_back(std::make_unique<BpfFilter>(lanes[i].filter));
-      slot.filter = im.filters.back().get();
-    }
+    if (!lanes[i].filter.empty()) slot.filter = &im.filter_for(lanes[i].filter);
     if (im.workers[slot.worker]->table.find(slot.key) != LaneTable::kMissing)
       throw std::runtime_error("two lanes for VNI " + std::to_string(slot.vni));
     im.workers[slot.worker]->table.insert(slot.key, static_cast<uint32_t>(i));
