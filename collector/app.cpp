@@ -10,9 +10,6 @@
 #include <rte_lcore.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sched.h>
 #include <unistd.h>
@@ -23,7 +20,6 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <future>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -46,77 +42,6 @@ namespace {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 constexpr std::chrono::seconds kDropReportInterval{10};
-
-// Frames in a capture file, read with libpcap as net_pcap will read them.
-uint64_t count_frames_libpcap(const std::string& path) {
-  char err[PCAP_ERRBUF_SIZE] = {};
-  pcap_t* p = pcap_open_offline(path.c_str(), err);
-  if (p == nullptr) throw std::runtime_error("--read-pcap " + path + ": " + err);
-  uint64_t n = 0;
-  pcap_pkthdr* header = nullptr;
-  const u_char* data = nullptr;
-  int rc;
-  while ((rc = pcap_next_ex(p, &header, &data)) == 1) ++n;
-  const std::string why = rc == -1 ? pcap_geterr(p) : "";
-  pcap_close(p);
-  if (rc == -1) spdlog::warn("--read-pcap {}: stops after {} frames: {}", path, n, why);
-  return n;
-}
-
-// The same for a well-formed classic pcap file, by walking the record headers
-// of a read-only mapping: no copy of the frames, so a replay does not read its
-// capture twice. nullopt for anything else (pcapng, a record libpcap would
-// refuse, a truncated last record): libpcap then counts.
-std::optional<uint64_t> count_frames_classic(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return std::nullopt;
-  struct stat st {};
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size < 24) {
-    ::close(fd);
-    return std::nullopt;
-  }
-  const size_t size = static_cast<size_t>(st.st_size);
-  void* map = mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
-  ::close(fd);
-  if (map == MAP_FAILED) return std::nullopt;
-  madvise(map, size, MADV_SEQUENTIAL);
-  const auto* bytes = static_cast<const uint8_t*>(map);
-  uint32_t magic;
-  std::memcpy(&magic, bytes, 4);
-  const bool swapped = magic == 0xd4c3b2a1 || magic == 0x4d3cb2a1;
-  std::optional<uint64_t> frames;
-  if (swapped || magic == 0xa1b2c3d4 || magic == 0xa1b23c4d) {
-    constexpr uint32_t kMaxCaplen = 262144;  // libpcap refuses larger records
-    // Pages already walked are given back as the walk goes, so the peak
-    // resident memory does not grow with the capture.
-    constexpr size_t kReleaseEvery = 1u << 20;
-    size_t released = 0;
-    uint64_t n = 0;
-    size_t off = 24;
-    bool clean = true;
-    while (off < size) {
-      if (off - released >= 2 * kReleaseEvery) {
-        madvise(const_cast<uint8_t*>(bytes) + released, kReleaseEvery, MADV_DONTNEED);
-        released += kReleaseEvery;
-      }
-      uint32_t caplen;
-      if (size - off < 16) { clean = false; break; }
-      std::memcpy(&caplen, bytes + off + 8, 4);
-      if (swapped) caplen = __builtin_bswap32(caplen);
-      if (caplen > kMaxCaplen || size - off - 16 < caplen) { clean = false; break; }
-      off += 16 + caplen;
-      ++n;
-    }
-    if (clean) frames = n;
-  }
-  munmap(map, size);
-  return frames;
-}
-
-uint64_t count_frames(const std::string& path) {
-  if (const std::optional<uint64_t> n = count_frames_classic(path)) return *n;
-  return count_frames_libpcap(path);
-}
 
 // Bytes the collector may still write on the filesystem holding `dir`.
 uint64_t free_bytes(const std::string& dir) {
@@ -202,9 +127,8 @@ uint64_t replay_memory_mb(const Options& o) {
   constexpr uint64_t kEalAndPmdMb = 64;
   const uint64_t mbuf = (o.mbuf_data_room + kMbufOverhead + kPage - 1) / kPage * kPage;
   const uint64_t pool = uint64_t{o.mbufs} * mbuf;
-  const uint64_t blocks = uint64_t{std::max<uint16_t>(o.workers, 1)} * o.write_buffer_mb * kMiB;
   const uint64_t frags = uint64_t{o.rx_lcores} * o.frag_max_flows * kFragFlowBytes;
-  return (pool + blocks + frags + kMiB - 1) / kMiB + kEalAndPmdMb;
+  return (pool + frags + kMiB - 1) / kMiB + kEalAndPmdMb;  // write blocks are not EAL memory
 }
 
 std::vector<std::string> eal_arguments(const Options& o) {
@@ -329,18 +253,19 @@ int run_collector(const Options& o) {
   sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  // A replay's frames are counted while the EAL starts and the replay runs:
-  // counting walks the whole capture (~0.4 s for 1 GB here). The control
-  // thread takes the count when it is there. The thread starts before
-  // rte_eal_init, so it is not pinned to the main lcore's CPU.
-  std::future<uint64_t> counting;
-  uint64_t expected_frames = 0;
-  if (!o.read_pcap.empty()) counting = std::async(std::launch::async, count_frames, o.read_pcap);
-
   // Before rte_eal_init pins this thread to the main lcore's CPU.
   cpu_set_t process_cpus;
   CPU_ZERO(&process_cpus);
   if (sched_getaffinity(0, sizeof(process_cpus), &process_cpus) != 0) CPU_SET(0, &process_cpus);
+
+  // A capture net_pcap cannot open would leave the replay without a port:
+  // say libpcap's reason instead.
+  if (!o.read_pcap.empty()) {
+    char err[PCAP_ERRBUF_SIZE] = {};
+    pcap_t* capture = pcap_open_offline(o.read_pcap.c_str(), err);
+    if (capture == nullptr) throw std::runtime_error("--read-pcap " + o.read_pcap + ": " + err);
+    pcap_close(capture);
+  }
 
   std::vector<std::string> args = eal_arguments(o);
   std::vector<char*> argv;
@@ -349,7 +274,6 @@ int run_collector(const Options& o) {
   spdlog::debug("EAL arguments: {}", fmt::join(args, " "));
   if (rte_eal_init(static_cast<int>(args.size()), argv.data()) < 0) {
     const std::string why = rte_strerror(rte_errno);
-    if (counting.valid()) counting.get();  // a capture libpcap cannot open: say that first
     throw std::runtime_error("EAL init failed: " + why);
   }
   const EalSession eal(!o.read_pcap.empty());
@@ -390,6 +314,7 @@ int run_collector(const Options& o) {
     pc.frag_timeout_ms = o.frag_timeout_ms;
     pc.frag_max_flows = o.frag_max_flows;
     pc.backpressure = !o.read_pcap.empty();
+    pc.file_sources = !o.read_pcap.empty();
     uint16_t port;
     RTE_ETH_FOREACH_DEV(port) pc.ports.push_back(port);
     if (o.exception_tap) pc.exception_ports = create_exception_taps(pc.ports.size());
@@ -516,32 +441,30 @@ int run_collector(const Options& o) {
           rotate_requests.fetch_add(1);
         }
         if (draining.load() && !stopping && now >= drain_until) stop("drain over");
-        if (!replay_done && counting.valid() &&
-            counting.wait_for(std::chrono::seconds(0)) == std::future_status::ready) {
-          try {
-            expected_frames = counting.get();
-          } catch (const std::exception& e) {
-            spdlog::error("--read-pcap: cannot count the capture's frames: {}", e.what());
-            replay_incomplete = true;
-            replay_done = true;
-            linger_until = now;
-          }
-        }
-        if (!replay_done && !counting.valid()) {
-          uint64_t seen = 0;
+        if (!replay_done) {
+          uint64_t read = 0, unreadable = 0, nombuf = 0;
           for (size_t p = 0; p < pc.ports.size(); ++p) {
             const PortStats s = pipeline.port_stats(p);
-            seen += s.nic_rx_packets + s.nombuf + s.errors;
+            read += s.nic_rx_packets;
+            unreadable += s.errors;
+            nombuf += s.nombuf;
           }
-          if (seen >= expected_frames) {
+          const uint64_t seen = read + unreadable + nombuf;
+          if (pipeline.sources_ended()) {
             replay_done = true;
-            spdlog::info("--read-pcap: all {} frames taken from the capture", expected_frames);
+            if (unreadable + nombuf == 0) {
+              spdlog::info("--read-pcap: the capture has ended: {} frames read", read);
+            } else {
+              spdlog::warn("--read-pcap: the capture has ended: {} frames read, {} record(s) libpcap "
+                           "could not read (a cut or corrupt record), {} lost for want of an mbuf",
+                           read, unreadable, nombuf);
+            }
             linger_until = now + std::chrono::seconds(o.linger_seconds);
           } else if (seen != last_progress) {
             last_progress = seen;
             last_progress_at = now;
           } else if (now - last_progress_at > std::chrono::seconds(10)) {
-            spdlog::error("--read-pcap: stuck at {} of {} frames", seen, expected_frames);
+            spdlog::error("--read-pcap: stuck at {} frames, the capture has not ended", seen);
             replay_incomplete = true;
             replay_done = true;
             linger_until = now;

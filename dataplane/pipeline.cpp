@@ -11,16 +11,17 @@
 #include <rte_ip.h>
 #include <rte_ip_frag.h>
 #include <rte_lcore.h>
-#include <rte_malloc.h>
 #include <rte_mbuf.h>
 #include <rte_mbuf_dyn.h>
 #include <rte_memcpy.h>
 #include <rte_pause.h>
 #include <rte_prefetch.h>
 #include <rte_ring.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <new>
@@ -255,6 +256,7 @@ struct alignas(64) RxRole {
   PortQueueCounters* port_counters = nullptr;  // [port index]
   WallClock clock;
   std::atomic<bool> done{false};               // RX stopped and handed everything on
+  std::atomic<bool> sources_ended{false};      // file_sources: every port read to its end
 };
 
 struct alignas(64) WorkerRole {
@@ -276,6 +278,29 @@ struct alignas(64) WorkerRole {
   std::atomic<bool> done{false};    // last block handed over
 };
 
+// The write blocks' memory: anonymous pages of the process, not the EAL's
+// heap. Nothing DMAs into a block, so it needs no hugepage or IOVA; pages
+// are touched first by the worker that fills them, and munmap returns only
+// the pages used (rte_free clears every byte it frees: at the exit of a
+// replay that faulted in the whole unused budget, ~20 ms of 8 MiB).
+struct BlockArena {
+  void* base = MAP_FAILED;
+  size_t bytes = 0;
+  BlockArena() = default;
+  BlockArena(const BlockArena&) = delete;
+  BlockArena& operator=(const BlockArena&) = delete;
+  ~BlockArena() {
+    if (base != MAP_FAILED) munmap(base, bytes);
+  }
+  WriteBlock* allocate(size_t count) {
+    bytes = count * sizeof(WriteBlock);
+    base = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (base == MAP_FAILED) return nullptr;
+    madvise(base, bytes, MADV_HUGEPAGE);  // fewer TLB misses where THP is on; a hint
+    return static_cast<WriteBlock*>(base);
+  }
+};
+
 struct Pipeline::Impl {
   const PipelineConfig& config;
   rte_mempool* pool = nullptr;
@@ -287,7 +312,7 @@ struct Pipeline::Impl {
   std::vector<std::unique_ptr<WorkerRole>> workers;
   std::vector<rte_ring*> rings;  // [rx * workers + w]; empty when workers == 0
   std::unique_ptr<PortQueueCounters[]> port_counters;  // [rx * ports + p]
-  std::vector<WriteBlock*> blocks;
+  BlockArena block_arena;
   std::vector<unsigned> role_lcore;  // [role] -> lcore id
   // --lane-key vni+source: the explicit lanes, in order; the first match wins.
   struct SourceLane {
@@ -687,6 +712,32 @@ struct Pipeline::Impl {
     }
   }
 
+  // rx_nombuf + ierrors of a port: what net_pcap counts when a poll ends
+  // early for another reason than the end of its file.
+  // kUnknown when the PMD cannot say (then no end is concluded).
+  static constexpr uint64_t kUnknown = UINT64_MAX;
+  static uint64_t early_ends(uint16_t port) noexcept {
+    rte_eth_stats st{};
+    return rte_eth_stats_get(port, &st) == 0 ? st.rx_nombuf + st.ierrors : kUnknown;
+  }
+
+  // A net_pcap queue returns an empty burst at the end of its file, when no
+  // mbuf was left for a frame it read (rx_nombuf) and after a read error
+  // (ierrors, after which libpcap's next read is the end). An empty burst
+  // while neither count moved since the previous empty or short one is
+  // therefore the end. Costs a stats read per empty poll, only with
+  // file_sources. Returns true once every port has ended.
+  bool note_empty_poll(std::vector<uint64_t>& marks, std::vector<uint8_t>& ended, size_t p) noexcept {
+    if (ended[p] != 0) return false;
+    const uint64_t now = early_ends(config.ports[p]);
+    if (now != marks[p] || now == kUnknown) {
+      marks[p] = now;
+      return false;
+    }
+    ended[p] = 1;
+    return std::all_of(ended.begin(), ended.end(), [](uint8_t e) { return e != 0; });
+  }
+
   void rx_loop(size_t rx_index) noexcept {
     RxRole& rx = *this->rx[rx_index];
     LcoreCounters& c = counters[rx_index];
@@ -702,6 +753,10 @@ struct Pipeline::Impl {
     // keep the collector from stopping.
     const uint32_t drain_passes = config.rx_descriptors / kBurst + 2;
     uint32_t drain_left = UINT32_MAX;
+    // file_sources: [port index] early_ends at the last empty or short poll,
+    // and whether the port's file has ended. Sized before the loop.
+    std::vector<uint64_t> marks(config.file_sources ? ports : 0, kUnknown);
+    std::vector<uint8_t> ended(config.file_sources ? ports : 0, 0);
     for (uint32_t pass = 0;; ++pass) {
       bool stopping = drain_left != UINT32_MAX;
       if (pass % kHousekeepingEvery == 0) {
@@ -723,6 +778,13 @@ struct Pipeline::Impl {
       uint16_t got_total = 0;
       for (size_t p = 0; p < ports; ++p) {
         const uint16_t n = rte_eth_rx_burst(config.ports[p], rx.queue, pkts, kBurst);
+        if (config.file_sources && n < kBurst) {
+          if (n != 0) {
+            marks[p] = early_ends(config.ports[p]);
+          } else if (note_empty_poll(marks, ended, p)) {
+            rx.sources_ended.store(true, std::memory_order_release);
+          }
+        }
         if (n == 0) continue;
         got_total += n;
         uint64_t bytes = 0;
@@ -868,6 +930,9 @@ Pipeline::Pipeline(const PipelineConfig& config, const std::vector<ExplicitLane>
   // that can each hold every block (so enqueue never fails).
   const size_t blocks_per_worker =
       std::max<size_t>(4, static_cast<size_t>(cfg.write_buffer_mb) * 1024 * 1024 / sizeof(WriteBlock));
+  WriteBlock* next_block = im.block_arena.allocate(blocks_per_worker * worker_roles);
+  if (next_block == nullptr)
+    throw std::runtime_error(std::string("write buffers (--write-buffer-mb): ") + std::strerror(errno));
   for (uint16_t w = 0; w < worker_roles; ++w) {
     WorkerRole& wr = *im.workers[w];
     wr.spare.reserve(blocks_per_worker);  // holds every block: never reallocates
@@ -880,14 +945,7 @@ Pipeline::Pipeline(const PipelineConfig& config, const std::vector<ExplicitLane>
                               RING_F_SP_ENQ | RING_F_SC_DEQ | RING_F_EXACT_SZ);
     if (wr.full == nullptr || wr.free == nullptr)
       throw std::runtime_error(std::string("block rings: ") + rte_strerror(rte_errno));
-    for (size_t b = 0; b < blocks_per_worker; ++b) {
-      auto* block = static_cast<WriteBlock*>(rte_malloc_socket("vxc_block", sizeof(WriteBlock), 64,
-                                                               static_cast<int>(socket)));
-      if (block == nullptr)
-        throw std::runtime_error("write buffers: out of memory (--write-buffer-mb, EAL -m)");
-      im.blocks.push_back(block);
-      wr.spare.push_back(block);
-    }
+    for (size_t b = 0; b < blocks_per_worker; ++b) wr.spare.push_back(next_block++);
   }
 
   // RX roles: reassembly table, per-port counters, rings to the workers.
@@ -959,7 +1017,6 @@ Pipeline::~Pipeline() {
     rte_ring_free(w->full);
     rte_ring_free(w->free);
   }
-  for (WriteBlock* b : im.blocks) rte_free(b);
   rte_mempool_free(im.pool);
 }
 
@@ -987,6 +1044,12 @@ rte_ring* Pipeline::full_blocks(uint16_t w) const { return impl_->workers[w]->fu
 rte_ring* Pipeline::free_blocks(uint16_t w) const { return impl_->workers[w]->free; }
 bool Pipeline::worker_done(uint16_t w) const {
   return impl_->workers[w]->done.load(std::memory_order_acquire);
+}
+
+bool Pipeline::sources_ended() const {
+  for (const auto& r : impl_->rx)
+    if (!r->sources_ended.load(std::memory_order_acquire)) return false;
+  return true;
 }
 
 uint32_t Pipeline::lane_count() const {

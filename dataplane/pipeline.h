@@ -88,6 +88,9 @@ struct PipelineConfig {
   // A replay (--read-pcap) has a source that can wait: full rings and a busy
   // writer then hold RX back instead of dropping (worker_busy, writer_busy).
   bool backpressure = false;
+  // The ports are capture files (net_pcap rx_pcap): each RX lcore notices
+  // when all of them have ended (Pipeline::sources_ended).
+  bool file_sources = false;
 };
 
 struct PortStats {
@@ -124,6 +127,9 @@ class Pipeline {
   rte_ring* free_blocks(uint16_t worker) const;
   // True once worker w has handed over its last block.
   bool worker_done(uint16_t worker) const;
+  // With file_sources: true once every RX lcore has read its ports to the end
+  // of their files (every frame is then counted in port_stats). Any thread.
+  bool sources_ended() const;
 
   uint32_t lane_count() const;  // slots in use (some may not be active yet)
   LaneSlot& lane(uint32_t index) const;
