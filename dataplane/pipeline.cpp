@@ -281,10 +281,10 @@ struct alignas(64) WorkerRole {
 // The write blocks' memory: anonymous pages of the process, not the EAL's
 // heap. Nothing DMAs into a block, so it needs no hugepage or IOVA, and
 // rte_free would clear every byte at exit (~20 ms of a replay's 8 MiB).
-// Transparent huge pages where the kernel offers them (measured: the lcore's
-// streaming stores and the writer's copies gained ~20% over 4 KiB pages).
-// Every page is faulted in here: none on the lcore's path, and the memory
-// the collector holds is its whole budget from the start.
+// Transparent huge pages where the kernel offers them (fewer TLB entries for
+// the blocks; vxbench here could not tell them from 4 KiB pages). Every page
+// is faulted in here: none on the lcore's path, and the memory the collector
+// holds is its whole budget from the start.
 struct BlockArena {
   void* base = MAP_FAILED;
   size_t bytes = 0;
