@@ -724,19 +724,19 @@ struct Pipeline::Impl {
     return rte_eth_stats_get(port, &st) == 0 ? st.rx_nombuf + st.ierrors : kUnknown;
   }
 
-  // A net_pcap queue returns an empty burst at the end of its file, when no
-  // mbuf was left for a frame it read (rx_nombuf) and after a read error
-  // (ierrors, after which libpcap's next read is the end). An empty burst
-  // while neither count moved since the previous empty or short one is
-  // therefore the end. Costs a stats read per empty poll, only with
-  // file_sources. Returns true once every port has ended.
-  bool note_empty_poll(std::vector<uint64_t>& marks, std::vector<uint8_t>& ended, size_t p) noexcept {
+  // After a poll of port p that returned n < kBurst frames. A net_pcap
+  // queue returns an empty burst at the end of its file, when no mbuf was
+  // left for a frame it read (rx_nombuf) and after a read error (ierrors,
+  // after which libpcap's next read is the end). An empty burst while
+  // neither count moved since the previous short one is therefore the end.
+  // Only with file_sources. Returns true once every port has ended.
+  bool file_ended(std::vector<uint64_t>& marks, std::vector<uint8_t>& ended, size_t p,
+                  uint16_t n) noexcept {
     if (ended[p] != 0) return false;
     const uint64_t now = early_ends(config.ports[p]);
-    if (now != marks[p] || now == kUnknown) {
-      marks[p] = now;
-      return false;
-    }
+    const bool quiet = n == 0 && now == marks[p] && now != kUnknown;
+    marks[p] = now;
+    if (!quiet) return false;
     ended[p] = 1;
     return std::all_of(ended.begin(), ended.end(), [](uint8_t e) { return e != 0; });
   }
@@ -756,7 +756,7 @@ struct Pipeline::Impl {
     // keep the collector from stopping.
     const uint32_t drain_passes = config.rx_descriptors / kBurst + 2;
     uint32_t drain_left = UINT32_MAX;
-    // file_sources: [port index] early_ends at the last empty or short poll,
+    // file_sources: [port index] early_ends at the last short poll,
     // and whether the port's file has ended. Sized before the loop.
     std::vector<uint64_t> marks(config.file_sources ? ports : 0, kUnknown);
     std::vector<uint8_t> ended(config.file_sources ? ports : 0, 0);
@@ -781,13 +781,8 @@ struct Pipeline::Impl {
       uint16_t got_total = 0;
       for (size_t p = 0; p < ports; ++p) {
         const uint16_t n = rte_eth_rx_burst(config.ports[p], rx.queue, pkts, kBurst);
-        if (config.file_sources && n < kBurst) {
-          if (n != 0) {
-            marks[p] = early_ends(config.ports[p]);
-          } else if (note_empty_poll(marks, ended, p)) {
-            rx.sources_ended.store(true, std::memory_order_release);
-          }
-        }
+        if (config.file_sources && n < kBurst && file_ended(marks, ended, p, n))
+          rx.sources_ended.store(true, std::memory_order_release);
         if (n == 0) continue;
         got_total += n;
         uint64_t bytes = 0;
