@@ -331,7 +331,8 @@ int run_collector(const Options& o) {
     hint_tmpfs_pages(o.output_dir);
     Pipeline pipeline(pc, lanes);
     for (size_t p = 0; p < pc.ports.size(); ++p)
-      spdlog::info("port {} ({}): {} RX queue(s)", pc.ports[p], port_name(pc.ports[p]), pc.rx_lcores);
+      spdlog::info("port {} ({}): {} RX queue(s), frame times from {}", pc.ports[p],
+                   port_name(pc.ports[p]), pc.rx_lcores, pipeline.port_time_source(p));
 
     CompletedFiles completed(o.output_dir, o.min_free_mb * 1024 * 1024);
     std::atomic<uint64_t> rotate_requests{0};

@@ -29,6 +29,7 @@
 
 #include "af_packet_stats.h"
 #include "bpf_filter.h"
+#include "device_clock.h"
 #include "port.h"
 
 namespace vxc {
@@ -255,6 +256,8 @@ struct alignas(64) RxRole {
   uint64_t frag_timeout_cycles = 0;
   PortQueueCounters* port_counters = nullptr;  // [port index]
   WallClock clock;
+  std::vector<DeviceClock> port_clocks;        // [port index] for TimeSource::device_clock
+  uint64_t next_clock_sample = 0;              // TSC
   std::atomic<bool> done{false};               // RX stopped and handed everything on
   std::atomic<bool> sources_ended{false};      // file_sources: every port read to its end
 };
@@ -554,14 +557,11 @@ struct Pipeline::Impl {
   // and counted, or held for reassembly). `m` may be replaced by the
   // reassembled datagram.
   static constexpr int kToKernel = -2;
-  int classify(RxRole& rx, LcoreCounters& c, rte_mbuf*& m, uint64_t burst_ns,
-               uint64_t tsc) noexcept {
+  int classify(RxRole& rx, size_t port_index, LcoreCounters& c, rte_mbuf*& m,
+               uint64_t burst_ns, uint64_t tsc) noexcept {
     // A reassembled datagram takes the time of its last fragment: when it was
     // whole. Records of a lane then stay in arrival order.
-    uint64_t ts_ns = burst_ns;
-    if (g_timestamp_offset >= 0 && (m->ol_flags & g_timestamp_flag) != 0)
-      ts_ns = *RTE_MBUF_DYNFIELD(m, g_timestamp_offset, rte_mbuf_timestamp_t*) *
-              port_timestamp_scale;
+    const uint64_t ts_ns = frame_time(rx, port_index, m, burst_ns);
     OuterResult r = parse_outer(rte_pktmbuf_mtod(m, const uint8_t*), m->data_len, m->pkt_len,
                                 config.parse);
     if (r.kind == OuterKind::ipv4_fragment) {
@@ -637,8 +637,57 @@ struct Pipeline::Impl {
     return LaneKey::for_source(r.vni, r.tunnel_ip_version, r.tunnel_src_addr);
   }
 
-  // Scale of the PMD's RX timestamp to nanoseconds (see Pipeline()).
-  uint64_t port_timestamp_scale = 1;
+  // Where a port's frames get their time. Decided once the ports are started.
+  enum class TimeSource : uint8_t {
+    tsc,           // the RX lcore's TSC at the burst, on the wall clock
+    capture_us,    // the PMD stamps microseconds since the epoch (net_pcap: the capture's own)
+    device_clock,  // the NIC stamps its own clock; DeviceClock puts it on the wall clock
+  };
+  std::vector<TimeSource> port_time;  // [port index]
+  bool any_device_clock = false;
+
+  // Wall-clock ns of a frame from port p polled in a burst at burst_ns.
+  uint64_t frame_time(const RxRole& rx, size_t p, const rte_mbuf* m,
+                      uint64_t burst_ns) const noexcept {
+    if (port_time[p] == TimeSource::tsc || (m->ol_flags & g_timestamp_flag) == 0) return burst_ns;
+    const uint64_t stamp = *RTE_MBUF_DYNFIELD(m, g_timestamp_offset, const rte_mbuf_timestamp_t*);
+    if (port_time[p] == TimeSource::capture_us) return stamp * 1000;
+    return rx.port_clocks[p].wall_ns(stamp, burst_ns);
+  }
+
+  // About every 100 ms: a (NIC clock, wall clock) pair per port that stamps
+  // frames in its own clock. A read that took long (the lcore was preempted,
+  // the device was slow) says little about when it happened: skipped.
+  void sample_device_clocks(RxRole& rx, uint64_t now) noexcept {
+    if (!any_device_clock || now < rx.next_clock_sample) return;
+    const uint64_t hz = rte_get_tsc_hz();
+    rx.next_clock_sample = now + hz / 10;
+    for (size_t p = 0; p < port_time.size(); ++p) {
+      if (port_time[p] != TimeSource::device_clock) continue;
+      uint64_t ticks = 0;
+      const uint64_t before = rte_rdtsc();
+      if (rte_eth_read_clock(config.ports[p], &ticks) != 0) continue;
+      const uint64_t after = rte_rdtsc();
+      if (after - before > hz / 100'000) continue;  // 10 us
+      rx.port_clocks[p].sample(ticks, rx.clock.ns(before + (after - before) / 2));
+    }
+  }
+
+  // A started port's TimeSource. net_pcap (DPDK 22.11) stamps microseconds
+  // since the epoch (without offering the offload); a NIC with the timestamp
+  // offload on (start_port asks for it) stamps in the clock rte_eth_read_clock
+  // reads; stamps whose clock cannot be read have no known origin: TSC.
+  static TimeSource time_source(uint16_t port, bool stamps_registered) {
+    if (!stamps_registered) return TimeSource::tsc;
+    if (port_name(port).rfind("net_pcap", 0) == 0) return TimeSource::capture_us;
+    rte_eth_conf conf{};
+    uint64_t ticks = 0;
+    if (rte_eth_dev_conf_get(port, &conf) == 0 &&
+        (conf.rxmode.offloads & RTE_ETH_RX_OFFLOAD_TIMESTAMP) != 0 &&
+        rte_eth_read_clock(port, &ticks) == 0)
+      return TimeSource::device_clock;
+    return TimeSource::tsc;
+  }
 
   void rx_burst(size_t rx_index, size_t port_index, LcoreCounters& c, rte_mbuf** pkts,
                 uint16_t n, uint64_t tsc) noexcept {
@@ -651,7 +700,7 @@ struct Pipeline::Impl {
     uint16_t to_kernel_n = 0;
     for (uint16_t i = 0; i < n; ++i) {
       rte_mbuf* m = pkts[i];
-      const int w = classify(rx, c, m, burst_ns, tsc);
+      const int w = classify(rx, port_index, c, m, burst_ns, tsc);
       if (w >= 0) out[w][out_n[w]++] = m;
       if (w == kToKernel) to_kernel[to_kernel_n++] = m;
     }
@@ -767,6 +816,7 @@ struct Pipeline::Impl {
         const uint64_t now = rte_rdtsc();
         expire_fragments(rx, c, now);
         clock.tick(now);
+        sample_device_clocks(rx, now);
         if (inline_worker != nullptr && now >= next_flush) {
           flush_open_blocks(*inline_worker);
           next_flush = now + flush_cycles;
@@ -993,14 +1043,11 @@ Pipeline::Pipeline(const PipelineConfig& config, const std::vector<ExplicitLane>
   // A PMD that stamps packets registers the timestamp dynfield when started.
   g_timestamp_offset = rte_mbuf_dynfield_lookup(RTE_MBUF_DYNFIELD_TIMESTAMP_NAME, nullptr);
   const int flag_bit = rte_mbuf_dynflag_lookup(RTE_MBUF_DYNFLAG_RX_TIMESTAMP_NAME, nullptr);
-  g_timestamp_flag = flag_bit >= 0 ? (1ull << flag_bit) : 0;
-  if (g_timestamp_flag == 0) g_timestamp_offset = -1;
-  // net_pcap in DPDK 22.11 stamps microseconds since the epoch (the capture's
-  // own time); other PMDs stamp their NIC clock, which is not wall time.
-  bool all_pcap = true;
-  for (uint16_t port : cfg.ports) all_pcap &= port_name(port).rfind("net_pcap", 0) == 0;
-  if (!all_pcap) g_timestamp_offset = -1;
-  im.port_timestamp_scale = 1000;
+  g_timestamp_flag = flag_bit >= 0 && g_timestamp_offset >= 0 ? (1ull << flag_bit) : 0;
+  for (uint16_t port : cfg.ports) im.port_time.push_back(Impl::time_source(port, g_timestamp_flag != 0));
+  for (auto& rx : im.rx) rx->port_clocks.resize(cfg.ports.size());
+  im.any_device_clock = std::count(im.port_time.begin(), im.port_time.end(),
+                                   Impl::TimeSource::device_clock) != 0;
 }
 
 Pipeline::~Pipeline() {
@@ -1062,6 +1109,17 @@ uint64_t Pipeline::packets_in_rings() const {
   uint64_t n = 0;
   for (rte_ring* ring : impl_->rings) n += rte_ring_count(ring);
   return n;
+}
+
+const char* Pipeline::port_time_source(size_t port_index) const {
+  switch (impl_->port_time.at(port_index)) {
+    case Impl::TimeSource::capture_us:
+      return "the capture's own (net_pcap)";
+    case Impl::TimeSource::device_clock:
+      return "the NIC's clock, put on the wall clock";
+    default:
+      return "the TSC at each burst, put on the wall clock";
+  }
 }
 
 PortStats Pipeline::port_stats(size_t port_index) const {

@@ -138,6 +138,9 @@ class Pipeline {
   size_t lcore_count() const;
   const LcoreCounters& lcore_counters(size_t role) const;
   PortStats port_stats(size_t port_index) const;
+  // Where the frame times of port p come from, in words for the log: the
+  // PMD's stamps where their clock can be put on the wall clock, else the TSC.
+  const char* port_time_source(size_t port_index) const;
   uint64_t packets_in_rings() const;  // between RX lcores and workers
 
  private:
