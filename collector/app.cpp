@@ -443,6 +443,7 @@ int run_collector(const Options& o) {
         }
         if (draining.load() && !stopping && now >= drain_until) stop("drain over");
         if (!replay_done) {
+          const bool ended = pipeline.sources_ended();  // first: the counts are final once it is
           uint64_t read = 0, unreadable = 0, nombuf = 0;
           for (size_t p = 0; p < pc.ports.size(); ++p) {
             const PortStats s = pipeline.port_stats(p);
@@ -451,13 +452,14 @@ int run_collector(const Options& o) {
             nombuf += s.nombuf;
           }
           const uint64_t seen = read + unreadable + nombuf;
-          if (pipeline.sources_ended()) {
+          if (ended) {
             replay_done = true;
             if (unreadable + nombuf == 0) {
               spdlog::info("--read-pcap: the capture has ended: {} frames read", read);
             } else {
-              spdlog::warn("--read-pcap: the capture has ended: {} frames read, {} record(s) libpcap "
-                           "could not read (a cut or corrupt record), {} lost for want of an mbuf",
+              spdlog::warn("--read-pcap: the capture has ended: {} frames read; reading stopped at "
+                           "{} record(s) libpcap could not read (a cut or corrupt record: nothing "
+                           "after it is read); {} frame(s) lost for want of an mbuf",
                            read, unreadable, nombuf);
             }
             linger_until = now + std::chrono::seconds(o.linger_seconds);

@@ -764,28 +764,28 @@ struct Pipeline::Impl {
     }
   }
 
-  // rx_nombuf + ierrors of a port: what net_pcap counts when a poll ends
-  // early for another reason than the end of its file.
-  // kUnknown when the PMD cannot say (then no end is concluded).
-  static constexpr uint64_t kUnknown = UINT64_MAX;
-  static uint64_t early_ends(uint16_t port) noexcept {
-    rte_eth_stats st{};
-    return rte_eth_stats_get(port, &st) == 0 ? st.rx_nombuf + st.ierrors : kUnknown;
-  }
-
   // After a poll of port p that returned n < kBurst frames. A net_pcap
-  // queue returns an empty burst at the end of its file, when no mbuf was
-  // left for a frame it read (rx_nombuf) and after a read error (ierrors,
-  // after which libpcap's next read is the end). An empty burst while
-  // neither count moved since the previous short one is therefore the end.
-  // Only with file_sources. Returns true once every port has ended.
-  bool file_ended(std::vector<uint64_t>& marks, std::vector<uint8_t>& ended, size_t p,
+  // queue returns a short burst at the end of its file, when no mbuf was
+  // left for a frame it read (rx_nombuf: the frame is lost, reading goes on)
+  // and at a record libpcap cannot read (ierrors). After a record header
+  // libpcap rejects (a cut or corrupt caplen) its next read takes the frame's
+  // bytes for a header, so nothing after it is records: the file ends at its
+  // first read error, as tcpdump -r ends there. Otherwise an empty burst
+  // with rx_nombuf unchanged since the previous short one is the end.
+  // A stats read that fails concludes nothing. Only with file_sources.
+  // Returns true once every port has ended.
+  static constexpr uint64_t kUnknown = UINT64_MAX;
+  bool file_ended(std::vector<uint64_t>& nombuf_marks, std::vector<uint8_t>& ended, size_t p,
                   uint16_t n) noexcept {
     if (ended[p] != 0) return false;
-    const uint64_t now = early_ends(config.ports[p]);
-    const bool quiet = n == 0 && now == marks[p] && now != kUnknown;
-    marks[p] = now;
-    if (!quiet) return false;
+    rte_eth_stats st{};
+    if (rte_eth_stats_get(config.ports[p], &st) != 0) {
+      nombuf_marks[p] = kUnknown;
+      return false;
+    }
+    const bool quiet = n == 0 && st.rx_nombuf == nombuf_marks[p];
+    nombuf_marks[p] = st.rx_nombuf;
+    if (!quiet && st.ierrors == 0) return false;
     ended[p] = 1;
     return std::all_of(ended.begin(), ended.end(), [](uint8_t e) { return e != 0; });
   }
@@ -805,9 +805,9 @@ struct Pipeline::Impl {
     // keep the collector from stopping.
     const uint32_t drain_passes = config.rx_descriptors / kBurst + 2;
     uint32_t drain_left = UINT32_MAX;
-    // file_sources: [port index] early_ends at the last short poll,
+    // file_sources: [port index] rx_nombuf at the last short poll,
     // and whether the port's file has ended. Sized before the loop.
-    std::vector<uint64_t> marks(config.file_sources ? ports : 0, kUnknown);
+    std::vector<uint64_t> nombuf_marks(config.file_sources ? ports : 0, kUnknown);
     std::vector<uint8_t> ended(config.file_sources ? ports : 0, 0);
     for (uint32_t pass = 0;; ++pass) {
       bool stopping = drain_left != UINT32_MAX;
@@ -830,8 +830,9 @@ struct Pipeline::Impl {
       if (stopping && drain_left-- == 0) break;
       uint16_t got_total = 0;
       for (size_t p = 0; p < ports; ++p) {
+        if (config.file_sources && ended[p] != 0) continue;  // nothing more to read there
         const uint16_t n = rte_eth_rx_burst(config.ports[p], rx.queue, pkts, kBurst);
-        if (config.file_sources && n < kBurst && file_ended(marks, ended, p, n))
+        if (config.file_sources && n < kBurst && file_ended(nombuf_marks, ended, p, n))
           rx.sources_ended.store(true, std::memory_order_release);
         if (n == 0) continue;
         got_total += n;

@@ -303,8 +303,14 @@ def main():
     out = vxc.tmpdir("ends")
     whole = open(feed, "rb").read()
     offsets = record_offsets(whole)
+    # A corrupt caplen halfway: libpcap would take the frame's bytes for the
+    # next record header; reading must stop there, as tcpdump -r does.
+    corrupt_at = len(offsets) // 2
+    corrupt = bytearray(whole)
+    struct.pack_into("<I", corrupt, offsets[corrupt_at] + 8, 0x7fffffff)
     cases = [
         ("no records", whole[:24], 0, 0),
+        ("corrupt caplen halfway", bytes(corrupt), corrupt_at, 1),
         ("last record cut in its data", whole[:len(whole) - 5], len(offsets) - 1, 1),
         ("last record cut in its header", whole[:offsets[-1] + 7], len(offsets) - 1, 1),
         ("one record", whole[:offsets[1]], 1, 0),
