@@ -454,14 +454,15 @@ int run_collector(const Options& o) {
           const uint64_t seen = read + unreadable + nombuf;
           if (ended) {
             replay_done = true;
-            if (unreadable + nombuf == 0) {
+            std::string odd;
+            if (unreadable != 0)
+              odd += fmt::format("; reading stopped at {} record(s) libpcap could not read (a cut "
+                                 "or corrupt record: nothing after it is read)", unreadable);
+            if (nombuf != 0) odd += fmt::format("; {} frame(s) lost for want of an mbuf", nombuf);
+            if (odd.empty())
               spdlog::info("--read-pcap: the capture has ended: {} frames read", read);
-            } else {
-              spdlog::warn("--read-pcap: the capture has ended: {} frames read; reading stopped at "
-                           "{} record(s) libpcap could not read (a cut or corrupt record: nothing "
-                           "after it is read); {} frame(s) lost for want of an mbuf",
-                           read, unreadable, nombuf);
-            }
+            else
+              spdlog::warn("--read-pcap: the capture has ended: {} frames read{}", read, odd);
             linger_until = now + std::chrono::seconds(o.linger_seconds);
           } else if (seen != last_progress) {
             last_progress = seen;

@@ -38,6 +38,9 @@ namespace {
 constexpr uint16_t kBurst = 32;
 constexpr uint32_t kHousekeepingEvery = 64;  // loop passes between stop/flush/expiry checks
 constexpr uint32_t kWorkerRingSize = 4096;
+// Mbufs a replay keeps out of its worker rings for the port to read into: a
+// burst, the worker lcores' mempool caches (up to 1.5 x 256 each), jumbo chains.
+constexpr uint32_t kPoolReserve = 1024;
 constexpr uint16_t kMaxWorkers = 64;
 constexpr uint32_t kFragBucketEntries = 4;  // entries per reassembly hash bucket (associativity)
 
@@ -317,6 +320,10 @@ struct Pipeline::Impl {
   std::vector<std::unique_ptr<RxRole>> rx;
   std::vector<std::unique_ptr<WorkerRole>> workers;
   std::vector<rte_ring*> rings;  // [rx * workers + w]; empty when workers == 0
+  // With backpressure: frames one RX-to-worker ring may hold. net_pcap
+  // loses a frame it has read when the pool has no mbuf for it, and the
+  // rings alone could hold the whole pool; this leaves the port kPoolReserve.
+  uint32_t backpressure_ring_limit = kWorkerRingSize;
   std::unique_ptr<PortQueueCounters[]> port_counters;  // [rx * ports + p]
   BlockArena block_arena;
   std::vector<unsigned> role_lcore;  // [role] -> lcore id
@@ -721,6 +728,9 @@ struct Pipeline::Impl {
         continue;
       }
       rte_ring* ring = rings[rx_index * config.workers + w];
+      if (config.backpressure) {
+        while (rte_ring_count(ring) + out_n[w] > backpressure_ring_limit) rte_pause();
+      }
       const unsigned sent = rte_ring_sp_enqueue_burst(ring, reinterpret_cast<void**>(out[w]),
                                                       out_n[w], nullptr);
       if (sent < out_n[w]) {
@@ -946,6 +956,12 @@ Pipeline::Pipeline(const PipelineConfig& config, const std::vector<ExplicitLane>
     throw std::runtime_error(std::string("mbuf pool of ") + std::to_string(cfg.mbufs) +
                              " mbufs: " + rte_strerror(rte_errno) +
                              " (with --no-huge, give EAL more memory: -m)");
+
+  if (cfg.backpressure && cfg.workers != 0) {
+    const uint32_t rings = uint32_t{cfg.rx_lcores} * cfg.workers;
+    const uint32_t spare = cfg.mbufs > kPoolReserve ? cfg.mbufs - kPoolReserve : 0;
+    im.backpressure_ring_limit = std::max<uint32_t>(spare / rings, 2 * kBurst);
+  }
 
   im.counters = std::make_unique<LcoreCounters[]>(roles);
   im.port_counters = std::make_unique<PortQueueCounters[]>(cfg.rx_lcores * cfg.ports.size());
