@@ -32,15 +32,12 @@ class DeviceClock {
 
   // A pair read at the same moment: the device clock and the wall clock.
   void sample(uint64_t ticks, uint64_t wall_ns) noexcept {
-    if (samples_ != 0 && !fits(ticks, wall_ns)) samples_ = 0;  // start a new fit
-    if (samples_ == 0) {
-      base_ = next_base_ = {ticks, wall_ns};
-      anchor_ = base_;
-      samples_ = 1;
+    if (!started_ || !fits(ticks, wall_ns)) {  // a new fit from this sample
+      base_ = next_base_ = anchor_ = {ticks, wall_ns};
+      started_ = true;
       ns_per_tick_ = 0;
       return;
     }
-    ++samples_;
     anchor_ = {ticks, wall_ns};
     const uint64_t span_ns = wall_ns - base_.wall_ns;
     if (span_ns >= kMinSpanNs)
@@ -60,11 +57,8 @@ class DeviceClock {
   // such a result is a clock that changed since the last sample.
   uint64_t wall_ns(uint64_t ticks, uint64_t now_ns) const noexcept {
     if (!ready()) return now_ns;
-    const auto delta = static_cast<int64_t>(ticks - anchor_.ticks);  // may be < 0
-    const uint64_t t = anchor_.wall_ns + static_cast<uint64_t>(static_cast<int64_t>(
-                                             static_cast<double>(delta) * ns_per_tick_));
-    const uint64_t skew = t > now_ns ? t - now_ns : now_ns - t;
-    return skew <= kMaxSkewNs ? t : now_ns;
+    const uint64_t t = extrapolate(ticks);
+    return distance(t, now_ns) <= kMaxSkewNs ? t : now_ns;
   }
 
   double ns_per_tick() const noexcept { return ns_per_tick_; }  // 0 until ready()
@@ -75,22 +69,26 @@ class DeviceClock {
     uint64_t wall_ns = 0;
   };
 
+  // Wall-clock ns the fit gives `ticks` (before or after the anchor).
+  uint64_t extrapolate(uint64_t ticks) const noexcept {
+    const auto delta = static_cast<int64_t>(ticks - anchor_.ticks);  // may be < 0
+    return anchor_.wall_ns +
+           static_cast<uint64_t>(static_cast<int64_t>(static_cast<double>(delta) * ns_per_tick_));
+  }
+  static uint64_t distance(uint64_t a, uint64_t b) noexcept { return a > b ? a - b : b - a; }
+
   // Whether a new sample is consistent with the fit so far: both clocks moved
   // forward, and once the rate is known, it lands within kMaxMissNs.
   bool fits(uint64_t ticks, uint64_t wall_ns) const noexcept {
     if (ticks <= anchor_.ticks || wall_ns <= anchor_.wall_ns) return false;
-    if (!ready()) return true;
-    const uint64_t predicted =
-        anchor_.wall_ns + static_cast<uint64_t>(static_cast<double>(ticks - anchor_.ticks) * ns_per_tick_);
-    const uint64_t miss = predicted > wall_ns ? predicted - wall_ns : wall_ns - predicted;
-    return miss <= kMaxMissNs;
+    return !ready() || distance(extrapolate(ticks), wall_ns) <= kMaxMissNs;
   }
 
   Pair base_;       // the rate is measured from here to the newest sample
   Pair next_base_;  // becomes base_ once a window has passed since it
   Pair anchor_;     // the newest sample: conversions start from it
-  uint64_t samples_ = 0;
-  double ns_per_tick_ = 0;
+  bool started_ = false;
+  double ns_per_tick_ = 0;  // 0: rate not known yet
 };
 
 }  // namespace vxc

@@ -37,10 +37,20 @@ namespace {
 
 constexpr uint16_t kBurst = 32;
 constexpr uint32_t kHousekeepingEvery = 64;  // loop passes between stop/flush/expiry checks
-constexpr uint32_t kWorkerRingSize = 4096;
+constexpr uint32_t kWorkerRingFrames = 4095;  // RX -> worker ring capacity
 // Mbufs a replay keeps out of its worker rings for the port to read into: a
 // burst, the worker lcores' mempool caches (up to 1.5 x 256 each), jumbo chains.
 constexpr uint32_t kPoolReserve = 1024;
+
+// Capacity of each RX -> worker ring. A replay waits for ring room instead of
+// dropping, and net_pcap loses a frame it has read when the pool has no mbuf
+// for it: its rings together must leave the port kPoolReserve of the pool.
+uint32_t worker_ring_frames(const PipelineConfig& cfg) {
+  if (!cfg.backpressure) return kWorkerRingFrames;
+  const uint32_t ring_count = uint32_t{cfg.rx_lcores} * cfg.workers;
+  const uint32_t spare = cfg.mbufs > kPoolReserve ? cfg.mbufs - kPoolReserve : 0;
+  return std::clamp<uint32_t>(spare / ring_count, 2 * kBurst, kWorkerRingFrames);
+}
 constexpr uint16_t kMaxWorkers = 64;
 constexpr uint32_t kFragBucketEntries = 4;  // entries per reassembly hash bucket (associativity)
 
@@ -320,10 +330,6 @@ struct Pipeline::Impl {
   std::vector<std::unique_ptr<RxRole>> rx;
   std::vector<std::unique_ptr<WorkerRole>> workers;
   std::vector<rte_ring*> rings;  // [rx * workers + w]; empty when workers == 0
-  // With backpressure: frames one RX-to-worker ring may hold. net_pcap
-  // loses a frame it has read when the pool has no mbuf for it, and the
-  // rings alone could hold the whole pool; this leaves the port kPoolReserve.
-  uint32_t backpressure_ring_limit = kWorkerRingSize;
   std::unique_ptr<PortQueueCounters[]> port_counters;  // [rx * ports + p]
   BlockArena block_arena;
   std::vector<unsigned> role_lcore;  // [role] -> lcore id
@@ -651,7 +657,6 @@ struct Pipeline::Impl {
     device_clock,  // the NIC stamps its own clock; DeviceClock puts it on the wall clock
   };
   std::vector<TimeSource> port_time;  // [port index]
-  bool any_device_clock = false;
 
   // Wall-clock ns of a frame from port p polled in a burst at burst_ns.
   uint64_t frame_time(const RxRole& rx, size_t p, const rte_mbuf* m,
@@ -666,7 +671,7 @@ struct Pipeline::Impl {
   // frames in its own clock. A read that took long (the lcore was preempted,
   // the device was slow) says little about when it happened: skipped.
   void sample_device_clocks(RxRole& rx, uint64_t now) noexcept {
-    if (!any_device_clock || now < rx.next_clock_sample) return;
+    if (now < rx.next_clock_sample) return;
     const uint64_t hz = rte_get_tsc_hz();
     rx.next_clock_sample = now + hz / 10;
     for (size_t p = 0; p < port_time.size(); ++p) {
@@ -728,9 +733,6 @@ struct Pipeline::Impl {
         continue;
       }
       rte_ring* ring = rings[rx_index * config.workers + w];
-      if (config.backpressure) {
-        while (rte_ring_count(ring) + out_n[w] > backpressure_ring_limit) rte_pause();
-      }
       const unsigned sent = rte_ring_sp_enqueue_burst(ring, reinterpret_cast<void**>(out[w]),
                                                       out_n[w], nullptr);
       if (sent < out_n[w]) {
@@ -957,12 +959,6 @@ Pipeline::Pipeline(const PipelineConfig& config, const std::vector<ExplicitLane>
                              " mbufs: " + rte_strerror(rte_errno) +
                              " (with --no-huge, give EAL more memory: -m)");
 
-  if (cfg.backpressure && cfg.workers != 0) {
-    const uint32_t rings = uint32_t{cfg.rx_lcores} * cfg.workers;
-    const uint32_t spare = cfg.mbufs > kPoolReserve ? cfg.mbufs - kPoolReserve : 0;
-    im.backpressure_ring_limit = std::max<uint32_t>(spare / rings, 2 * kBurst);
-  }
-
   im.counters = std::make_unique<LcoreCounters[]>(roles);
   im.port_counters = std::make_unique<PortQueueCounters[]>(cfg.rx_lcores * cfg.ports.size());
 
@@ -1028,8 +1024,8 @@ Pipeline::Pipeline(const PipelineConfig& config, const std::vector<ExplicitLane>
     im.rx.push_back(std::move(rx));
     for (uint16_t w = 0; w < cfg.workers; ++w) {
       const std::string name = "vxc_rx" + std::to_string(r) + "_w" + std::to_string(w);
-      rte_ring* ring = rte_ring_create(name.c_str(), kWorkerRingSize, static_cast<int>(socket),
-                                       RING_F_SP_ENQ | RING_F_SC_DEQ);
+      rte_ring* ring = rte_ring_create(name.c_str(), worker_ring_frames(cfg), static_cast<int>(socket),
+                                       RING_F_SP_ENQ | RING_F_SC_DEQ | RING_F_EXACT_SZ);
       if (ring == nullptr) throw std::runtime_error(name + ": " + rte_strerror(rte_errno));
       im.rings.push_back(ring);
     }
@@ -1063,8 +1059,6 @@ Pipeline::Pipeline(const PipelineConfig& config, const std::vector<ExplicitLane>
   g_timestamp_flag = flag_bit >= 0 && g_timestamp_offset >= 0 ? (1ull << flag_bit) : 0;
   for (uint16_t port : cfg.ports) im.port_time.push_back(Impl::time_source(port, g_timestamp_flag != 0));
   for (auto& rx : im.rx) rx->port_clocks.resize(cfg.ports.size());
-  im.any_device_clock = std::count(im.port_time.begin(), im.port_time.end(),
-                                   Impl::TimeSource::device_clock) != 0;
 }
 
 Pipeline::~Pipeline() {
