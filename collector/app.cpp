@@ -33,6 +33,7 @@
 #include "collector/pcap_file.h"
 #include "collector/writer.h"
 #include "dataplane/af_packet_stats.h"
+#include "dataplane/capture_replay.h"
 #include "dataplane/pipeline.h"
 #include "dataplane/port.h"
 
@@ -131,7 +132,9 @@ uint64_t replay_memory_mb(const Options& o) {
   return (pool + frags + kMiB - 1) / kMiB + kEalAndPmdMb;  // write blocks are not EAL memory
 }
 
-std::vector<std::string> eal_arguments(const Options& o) {
+// `own_reader`: the replay's capture is read by CaptureReplay through a
+// net_null port, not by net_pcap.
+std::vector<std::string> eal_arguments(const Options& o, bool own_reader) {
   std::vector<std::string> args{"vxcollector"};
   if (!o.read_pcap.empty()) {
     // A replay needs no NIC and no hugepages: the capture as a vdev, and as
@@ -147,7 +150,7 @@ std::vector<std::string> eal_arguments(const Options& o) {
     args.insert(args.end(), {"--no-huge", "--no-pci", "--no-shconf", "--no-telemetry",
                              "--file-prefix", "vxc-" + std::to_string(getpid()),
                              "--log-level", "*:warning", "--vdev",
-                             "net_pcap0,rx_pcap=" + o.read_pcap});
+                             own_reader ? "net_null0" : "net_pcap0,rx_pcap=" + o.read_pcap});
   }
   // An AF_PACKET port without a ring size gets one for ~100 ms of feed, with
   // ring frames as large as the mbufs allow (the PMD's own: ~5 ms, 2 KiB).
@@ -267,7 +270,9 @@ int run_collector(const Options& o) {
     pcap_close(capture);
   }
 
-  std::vector<std::string> args = eal_arguments(o);
+  const bool own_reader =
+      !o.read_pcap.empty() && CaptureReplay::takes(o.read_pcap, o.rx_lcores, o.workers);
+  std::vector<std::string> args = eal_arguments(o, own_reader);
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -277,6 +282,9 @@ int run_collector(const Options& o) {
     throw std::runtime_error("EAL init failed: " + why);
   }
   const EalSession eal(!o.read_pcap.empty());
+  // Outlives the pipeline, whose port calls it.
+  std::optional<CaptureReplay> replay;
+  if (own_reader) replay.emplace(o.read_pcap);
 
   int exit_code = 0;
   {
@@ -317,6 +325,10 @@ int run_collector(const Options& o) {
     pc.file_sources = !o.read_pcap.empty();
     uint16_t port;
     RTE_ETH_FOREACH_DEV(port) pc.ports.push_back(port);
+    uint16_t replay_port = RTE_MAX_ETHPORTS;
+    if (replay && rte_eth_dev_get_port_by_name("net_null0", &replay_port) != 0)
+      throw std::runtime_error("--read-pcap: no net_null0 port");
+    for (uint16_t p : pc.ports) pc.port_feeds.push_back(p == replay_port ? &replay->feed() : nullptr);
     if (o.exception_tap) pc.exception_ports = create_exception_taps(pc.ports.size());
 
     std::vector<ExplicitLane> lanes;
@@ -330,6 +342,7 @@ int run_collector(const Options& o) {
     fs::create_directories(o.output_dir);
     hint_tmpfs_pages(o.output_dir);
     Pipeline pipeline(pc, lanes);
+    if (replay) replay->attach(replay_port);
     for (size_t p = 0; p < pc.ports.size(); ++p)
       spdlog::info("port {} ({}): {} RX queue(s), frame times from {}", pc.ports[p],
                    port_name(pc.ports[p]), pc.rx_lcores, pipeline.port_time_source(p));
@@ -455,7 +468,10 @@ int run_collector(const Options& o) {
           if (ended) {
             replay_done = true;
             std::string odd;
-            if (unreadable != 0)
+            if (unreadable != 0 && replay)
+              odd += fmt::format("; reading stopped at a record vxcollector could not read ({}: "
+                                 "nothing after it is read)", replay->stop_reason());
+            else if (unreadable != 0)
               odd += fmt::format("; reading stopped at {} record(s) libpcap could not read (a cut "
                                  "or corrupt record: nothing after it is read)", unreadable);
             if (nombuf != 0) odd += fmt::format("; {} frame(s) lost for want of an mbuf", nombuf);
@@ -519,6 +535,7 @@ int run_collector(const Options& o) {
     pthread_setname_np(control.native_handle(), "vxc-control");
     off_lcores.reset();  // the dataplane runs on this thread, on its lcore
     pipeline.run();  // returns once stopped and drained
+    if (replay) replay->detach();
     for (auto& w : writers) w->join();
     control_exit.store(true);
     control.join();

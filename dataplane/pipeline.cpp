@@ -549,6 +549,18 @@ struct Pipeline::Impl {
       rte_pktmbuf_free(m);
       return nullptr;
     }
+    if (RTE_MBUF_HAS_EXTBUF(m)) {
+      // A replayed frame lives in the capture reader's buffer only until its
+      // burst is done (capture_replay.h); a fragment may wait longer.
+      rte_mbuf* own = rte_pktmbuf_copy(m, pool, 0, UINT32_MAX);
+      rte_pktmbuf_free(m);
+      if (own == nullptr || own->nb_segs != 1) {
+        c.drops[static_cast<size_t>(DropReason::fragment)].inc();
+        rte_pktmbuf_free(own);
+        return nullptr;
+      }
+      m = own;
+    }
     m->l2_len = r.l2_len;
     m->l3_len = r.l3_len;
     auto* ip = rte_pktmbuf_mtod_offset(m, rte_ipv4_hdr*, r.l2_len);
@@ -654,9 +666,14 @@ struct Pipeline::Impl {
   enum class TimeSource : uint8_t {
     tsc,           // the RX lcore's TSC at the burst, on the wall clock
     capture_us,    // the PMD stamps microseconds since the epoch (net_pcap: the capture's own)
+    capture_ns,    // a PortFeed stamps nanoseconds since the epoch (the capture's own)
     device_clock,  // the NIC stamps its own clock; DeviceClock puts it on the wall clock
   };
   std::vector<TimeSource> port_time;  // [port index]
+
+  const PortFeed* feed(size_t p) const noexcept {
+    return p < config.port_feeds.size() ? config.port_feeds[p] : nullptr;
+  }
 
   // Wall-clock ns of a frame from port p polled in a burst at burst_ns.
   uint64_t frame_time(const RxRole& rx, size_t p, const rte_mbuf* m,
@@ -664,6 +681,7 @@ struct Pipeline::Impl {
     if (port_time[p] == TimeSource::tsc || (m->ol_flags & g_timestamp_flag) == 0) return burst_ns;
     const uint64_t stamp = *RTE_MBUF_DYNFIELD(m, g_timestamp_offset, const rte_mbuf_timestamp_t*);
     if (port_time[p] == TimeSource::capture_us) return stamp * 1000;
+    if (port_time[p] == TimeSource::capture_ns) return stamp;
     return rx.port_clocks[p].wall_ns(stamp, burst_ns);
   }
 
@@ -689,8 +707,9 @@ struct Pipeline::Impl {
   // since the epoch (without offering the offload); a NIC with the timestamp
   // offload on (start_port asks for it) stamps in the clock rte_eth_read_clock
   // reads; stamps whose clock cannot be read have no known origin: TSC.
-  static TimeSource time_source(uint16_t port, bool stamps_registered) {
+  static TimeSource time_source(uint16_t port, bool stamps_registered, const PortFeed* feed) {
     if (!stamps_registered) return TimeSource::tsc;
+    if (feed != nullptr) return TimeSource::capture_ns;
     if (port_name(port).rfind("net_pcap", 0) == 0) return TimeSource::capture_us;
     rte_eth_conf conf{};
     uint64_t ticks = 0;
@@ -790,14 +809,21 @@ struct Pipeline::Impl {
   bool file_ended(std::vector<uint64_t>& nombuf_marks, std::vector<uint8_t>& ended, size_t p,
                   uint16_t n) noexcept {
     if (ended[p] != 0) return false;
-    rte_eth_stats st{};
-    if (rte_eth_stats_get(config.ports[p], &st) != 0) {
-      nombuf_marks[p] = kUnknown;
-      return false;
+    bool over = false;
+    if (const PortFeed* f = feed(p)) {
+      // The feed reads within this lcore's polls: after it has ended, an empty poll is the end.
+      over = n == 0 && f->ended.load(std::memory_order_relaxed);
+    } else {
+      rte_eth_stats st{};
+      if (rte_eth_stats_get(config.ports[p], &st) != 0) {
+        nombuf_marks[p] = kUnknown;
+        return false;
+      }
+      const bool quiet = n == 0 && st.rx_nombuf == nombuf_marks[p];
+      nombuf_marks[p] = st.rx_nombuf;
+      over = quiet || st.ierrors != 0;
     }
-    const bool quiet = n == 0 && st.rx_nombuf == nombuf_marks[p];
-    nombuf_marks[p] = st.rx_nombuf;
-    if (!quiet && st.ierrors == 0) return false;
+    if (!over) return false;
     ended[p] = 1;
     return std::all_of(ended.begin(), ended.end(), [](uint8_t e) { return e != 0; });
   }
@@ -1057,7 +1083,8 @@ Pipeline::Pipeline(const PipelineConfig& config, const std::vector<ExplicitLane>
   g_timestamp_offset = rte_mbuf_dynfield_lookup(RTE_MBUF_DYNFIELD_TIMESTAMP_NAME, nullptr);
   const int flag_bit = rte_mbuf_dynflag_lookup(RTE_MBUF_DYNFLAG_RX_TIMESTAMP_NAME, nullptr);
   g_timestamp_flag = flag_bit >= 0 && g_timestamp_offset >= 0 ? (1ull << flag_bit) : 0;
-  for (uint16_t port : cfg.ports) im.port_time.push_back(Impl::time_source(port, g_timestamp_flag != 0));
+  for (size_t p = 0; p < cfg.ports.size(); ++p)
+    im.port_time.push_back(Impl::time_source(cfg.ports[p], g_timestamp_flag != 0, im.feed(p)));
   for (auto& rx : im.rx) rx->port_clocks.resize(cfg.ports.size());
 }
 
@@ -1126,6 +1153,8 @@ const char* Pipeline::port_time_source(size_t port_index) const {
   switch (impl_->port_time.at(port_index)) {
     case Impl::TimeSource::capture_us:
       return "the capture's own (net_pcap)";
+    case Impl::TimeSource::capture_ns:
+      return "the capture's own";
     case Impl::TimeSource::device_clock:
       return "the NIC's clock, put on the wall clock";
     default:
@@ -1141,7 +1170,10 @@ PortStats Pipeline::port_stats(size_t port_index) const {
   }
   const uint16_t port = config_.ports[port_index];
   rte_eth_stats st{};
-  if (rte_eth_stats_get(port, &st) == 0) {
+  if (const PortFeed* feed = impl_->feed(port_index)) {
+    s.nic_rx_packets = feed->frames.load(std::memory_order_relaxed);
+    s.errors = feed->unreadable.load(std::memory_order_relaxed);
+  } else if (rte_eth_stats_get(port, &st) == 0) {
     s.nic_rx_packets = st.ipackets;
     s.missed = st.imissed;
     s.errors = st.ierrors;

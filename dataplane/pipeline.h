@@ -60,6 +60,16 @@ std::string auto_lane_name(const LaneKey& key);
 // The source label of a vni+source lane ("" otherwise).
 std::string lane_source_label(const LaneKey& key);
 
+// A port whose frames the collector reads from a capture file itself, in the
+// port's RX callback on its RX lcore (CaptureReplay), stamped with the
+// capture's own time in nanoseconds. The counts replace the PMD's.
+struct PortFeed {
+  // Written by the RX lcore only (relaxed stores, one writer); any thread reads.
+  std::atomic<bool> ended{false};       // every record there is has been given out
+  std::atomic<uint64_t> frames{0};      // records given out as frames
+  std::atomic<uint64_t> unreadable{0};  // 1 once reading stopped at a record it could not read
+};
+
 struct PipelineConfig {
   ParseConfig parse;
   std::vector<Cidr> allow_sources;  // empty: VXLAN from any source
@@ -88,9 +98,13 @@ struct PipelineConfig {
   // A replay (--read-pcap) has a source that can wait: full rings and a busy
   // writer then hold RX back instead of dropping (worker_busy, writer_busy).
   bool backpressure = false;
-  // The ports are capture files (net_pcap rx_pcap): each RX lcore notices
-  // when all of them have ended (Pipeline::sources_ended).
+  // The ports are capture files (net_pcap rx_pcap, or a PortFeed): each RX
+  // lcore notices when all of them have ended (Pipeline::sources_ended).
   bool file_sources = false;
+  // With file_sources: [port index] the feed that reads the port's capture
+  // (the capture replay, capture_replay.h), or null for a net_pcap port.
+  // Empty: every port is net_pcap.
+  std::vector<const PortFeed*> port_feeds;
 };
 
 struct PortStats {

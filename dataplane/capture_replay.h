@@ -1,0 +1,84 @@
+// --read-pcap of a classic pcap Ethernet capture, read by the RX lcore
+// itself: no libpcap, no copy into mbufs.
+//
+// The replay's port is a net_null vdev. Its RX callback (on the RX lcore,
+// inside rte_eth_rx_burst) takes the mbufs net_null allocated and attaches
+// each to the next record where it lies in CaptureFile's read buffer (an
+// external buffer, RTE_MBUF_F_EXTERNAL): the file is read with large pread()s
+// into that buffer and never copied again. net_pcap instead reads through
+// libpcap's 4 KiB reads and copies every frame into an mbuf.
+//
+// The buffer is refilled (which moves or overwrites its records) only when
+// every frame attached to it has been freed again: the mbufs' free callback
+// counts them. With one RX lcore running the lanes itself (no worker lcores)
+// that is at the start of every poll, as a burst is written, filtered or
+// dropped before the next; a fragment waiting for reassembly is copied
+// first (Pipeline). The records are the capture's own bytes, as libpcap would
+// give them (CaptureFile); frames are stamped with the capture's time in
+// nanoseconds (PortFeed).
+//
+// Replays this does not take (pcapng, other link types, more than one RX
+// lcore, worker lcores) go through net_pcap: CaptureReplay::takes().
+#pragma once
+
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+
+#include <cstdint>
+#include <string>
+
+#include "dataplane/capture_file.h"
+#include "dataplane/pipeline.h"
+
+namespace vxc {
+
+class CaptureReplay {
+ public:
+  // Whether `path` is a capture this reads (a classic pcap Ethernet capture;
+  // false when it cannot be opened), for a pipeline of `rx_lcores` RX lcores
+  // and `workers` worker lcores.
+  static bool takes(const std::string& path, uint16_t rx_lcores, uint16_t workers);
+
+  // Opens `path` (throws std::runtime_error naming it when it cannot be
+  // opened) and registers DPDK's RX timestamp field. Before the Pipeline.
+  explicit CaptureReplay(const std::string& path);
+  // detach() if the port is still there.
+  ~CaptureReplay();
+  CaptureReplay(const CaptureReplay&) = delete;
+  CaptureReplay& operator=(const CaptureReplay&) = delete;
+
+  // For PipelineConfig::port_feeds.
+  const PortFeed& feed() const noexcept { return feed_; }
+  // Starts feeding queue 0 of `port` (a started net_null port). Throws
+  // std::runtime_error when the callback cannot be added.
+  void attach(uint16_t port);
+  // Removes the RX callback. Once the dataplane has stopped, before the port closes.
+  void detach() noexcept;
+  // Why reading stopped early, for the log ("" when the file ended whole).
+  const char* stop_reason() const noexcept;
+
+ private:
+  static uint16_t rx_callback(uint16_t port, uint16_t queue, rte_mbuf** pkts, uint16_t n,
+                              uint16_t max, void* self) noexcept;
+  static void frame_freed(void* addr, void* self) noexcept;
+  // Attaches mbufs[0, n) to the next records; frees the rest. Returns how many.
+  uint16_t fill(rte_mbuf** pkts, uint16_t n) noexcept;
+  // Attaches `head` (and more segments from its pool for a record longer
+  // than an mbuf can point at) to record_. False when no mbuf was left for a
+  // segment: the record is then attached at the next poll.
+  bool attach_record(rte_mbuf* head) noexcept;
+
+  CaptureFile file_;
+  PortFeed feed_;
+  CaptureRecord record_;        // the next record to attach, when record_pending_
+  bool record_pending_ = false;
+  CaptureFile::Next over_ = CaptureFile::Next::record;  // how reading ended, once it has
+  uint64_t segments_attached_ = 0;  // RX lcore only
+  uint64_t segments_freed_ = 0;     // RX lcore only (the mbufs' free callback)
+  int timestamp_offset_ = -1;
+  uint64_t timestamp_flag_ = 0;
+  uint16_t port_ = 0;
+  const rte_eth_rxtx_callback* callback_ = nullptr;
+};
+
+}  // namespace vxc
