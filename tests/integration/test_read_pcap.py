@@ -10,9 +10,14 @@ Each scenario runs the collector on the feed and checks:
   * every lane's files, in name order, hold exactly the lane's inner frames in
     input order: the first snaplen bytes, orig_len = inner frame length, the
     capture's timestamp; capinfos opens each file and reports the lane snaplen.
+
+Scenario 11 replays the same frames through both readers of --read-pcap
+(vxcollector's own classic-pcap reader on a net_null port, and DPDK's
+net_pcap) and checks that summaries and lane records are the same.
 """
 
 import os
+import re
 import struct
 import subprocess
 import sys
@@ -329,7 +334,275 @@ def main():
             warned = "could not read" in run.stderr
             F.equal(warned, errors > 0, label + ": a warning names the unreadable record")
     vxc.cleanup(out, len(F.failed) == nfail)
+
+    # 11. The two readers of --read-pcap give the same result.
+    readers_same_feed(F, binary, feed, exp)
+    readers_other_layouts(F, binary, feed)
+    readers_big_frames(F, binary)
     return F.finish()
+
+
+# ---- 11. vxcollector's own reader and net_pcap ---------------------------------
+#
+# --read-pcap of a classic pcap Ethernet capture with one RX lcore and no worker
+# lcore is read by vxcollector's own reader (a net_null port, frames stamped in
+# ns); anything else by DPDK's net_pcap (libpcap, stamped in us). The port's
+# log line names the one that ran.
+
+OWN, NET_PCAP = "net_null", "net_pcap"
+READER_NAMES = {OWN: "vxcollector's own reader", NET_PCAP: "net_pcap"}
+
+
+def reader_of(run):
+    """The PMD of the replay's port from "port 0 (net_null0): ..." on stderr."""
+    m = re.search(r"port 0 \((net_null|net_pcap)\d*\):", run.stderr)
+    return m.group(1) if m else None
+
+
+def replay(F, binary, capture, outdir, label, reader, *extra):
+    """Runs the collector on `capture` and checks the run and its reader. The run, or None without a summary."""
+    run = vxc.run_collector(binary, capture, outdir, *extra)
+    ok = vxc.check_run(F, run, label)
+    F.equal(reader_of(run), reader, "%s: read by %s (port 0 log line)" % (label, READER_NAMES[reader]))
+    return run if ok else None
+
+
+def lane_records(outdir):
+    """{lane: [(ts_ns, orig_len, bytes)] of its files in name order} for every lane directory."""
+    return {lane: [r for f in vxc.lane_files(outdir, lane) for r in vxc.read_capture(f).records]
+            for lane in vxc.lane_dirs(outdir)}
+
+
+def records_difference(got, want):
+    """How two {lane: records} differ: the first few differing records ("" when equal)."""
+    if sorted(got) != sorted(want):
+        return "lanes %s, expected %s" % (sorted(got), sorted(want))
+    diffs = []
+    for lane in sorted(want):
+        a, b = got[lane], want[lane]
+        if len(a) != len(b):
+            diffs.append("lane %s: %d records, expected %d" % (lane, len(a), len(b)))
+        for i, (x, y) in enumerate(zip(a, b)):
+            if x[0] != y[0]:
+                diffs.append("lane %s record %d: timestamp %d ns, expected %d" % (lane, i, x[0], y[0]))
+            if x[1] != y[1]:
+                diffs.append("lane %s record %d: orig_len %d, expected %d" % (lane, i, x[1], y[1]))
+            if x[2] != y[2]:
+                at = next((k for k in range(min(len(x[2]), len(y[2]))) if x[2][k] != y[2][k]),
+                          min(len(x[2]), len(y[2])))
+                diffs.append("lane %s record %d: %d bytes, expected %d; first difference at byte %d" % (
+                    lane, i, len(x[2]), len(y[2]), at))
+    return "%d difference(s): %s" % (len(diffs), "; ".join(diffs[:4])) if diffs else ""
+
+
+def summary_difference(got, want, path="summary"):
+    """The keys (with both values) where two JSON summaries differ."""
+    if isinstance(got, dict) and isinstance(want, dict):
+        return [d for k in sorted(set(got) | set(want))
+                for d in summary_difference(got.get(k), want.get(k), path + "." + k)]
+    return [] if got == want else ["%s: %r, expected %r" % (path, got, want)]
+
+
+def compare_runs(F, runs, base, what):
+    """Every run of {label: run} has the summary and lane records of runs[base]."""
+    want_summary = runs[base].summary
+    want_records = lane_records(runs[base].outdir)
+    for label, run in runs.items():
+        if label == base:
+            continue
+        # Every key, "ports" included: both readers count each record as one
+        # received frame (rx) with no error, miss or mbuf shortage.
+        diff = summary_difference(run.summary, want_summary)
+        F.check(not diff, "%s: %s summary = %s's" % (what, label, base), "; ".join(diff[:5]))
+        diff = records_difference(lane_records(run.outdir), want_records)
+        F.check(not diff, "%s: %s lane records = %s's (timestamps, orig_len, bytes)" % (what, label, base), diff)
+
+
+def editcap(F, src, dst, fmt):
+    p = subprocess.run(["editcap", "-F", fmt, src, dst], capture_output=True, text=True)
+    return F.check(p.returncode == 0, "editcap -F %s %s" % (fmt, os.path.basename(src)), p.stderr)
+
+
+def swap_byte_order(capture):
+    """A little-endian classic pcap written big-endian: headers swapped, frames as they were."""
+    out = bytearray(struct.pack(">IHHiIII", *struct.unpack_from("<IHHiIII", capture)))
+    for off in record_offsets(capture):
+        header = struct.unpack_from("<IIII", capture, off)
+        out += struct.pack(">IIII", *header) + capture[off + 16:off + 16 + header[2]]
+    return bytes(out)
+
+
+def with_sub_microseconds(capture):
+    """A little-endian nanosecond pcap of whole microseconds, record i moved 1 + i * 389 % 999 ns later."""
+    out = bytearray(capture)
+    for i, off in enumerate(record_offsets(capture)):
+        frac = struct.unpack_from("<I", out, off + 4)[0]
+        assert frac % 1000 == 0, "record %d already has a sub-microsecond part" % i
+        struct.pack_into("<I", out, off + 4, frac + 1 + i * 389 % 999)
+    return bytes(out)
+
+
+def write_file(path, data):
+    with open(path, "wb") as f:
+        f.write(data)
+    return path
+
+
+def readers_same_feed(F, binary, feed, exp):
+    """11a. The feed as-is (own reader), as pcapng and with --workers 1 (net_pcap)."""
+    nfail = len(F.failed)
+    out = vxc.tmpdir("readers")
+    pcapng = os.path.join(out, "feed.pcapng")
+    if editcap(F, feed, pcapng, "pcapng"):
+        runs = {
+            "as-is": replay(F, binary, feed, os.path.join(out, "own"), "readers: as-is", OWN),
+            "pcapng": replay(F, binary, pcapng, os.path.join(out, "pcapng"), "readers: pcapng", NET_PCAP),
+            "workers 1": replay(F, binary, feed, os.path.join(out, "workers"), "readers: workers 1", NET_PCAP,
+                                "--workers", "1"),
+        }
+        if all(runs.values()):
+            records = lane_records(runs["as-is"].outdir)
+            F.equal(sum(len(r) for r in records.values()), exp.counts["vxlan"],
+                    "readers: as-is lanes hold every VXLAN datagram tshark finds")
+            compare_runs(F, runs, "as-is", "readers")
+    vxc.cleanup(out, len(F.failed) == nfail)
+
+
+def readers_other_layouts(F, binary, feed):
+    """11b. Nanosecond and big-endian classic pcap, read by the own reader."""
+    nfail = len(F.failed)
+    out = vxc.tmpdir("layouts")
+    ns_feed = os.path.join(out, "feed-ns.pcap")
+    if not editcap(F, feed, ns_feed, "nsecpcap"):
+        vxc.cleanup(out, False)
+        return
+    be_feed = write_file(os.path.join(out, "feed-be.pcap"), swap_byte_order(open(feed, "rb").read()))
+    F.equal(open(ns_feed, "rb").read(4).hex(), "4d3cb2a1", "layouts: editcap wrote a little-endian ns pcap")
+    F.equal(open(be_feed, "rb").read(4).hex(), "a1b2c3d4", "layouts: the swapped feed is a big-endian us pcap")
+    F.check(vxc.read_capture(be_feed).records == vxc.read_capture(feed).records,
+            "layouts: the big-endian feed holds the feed's records")
+    runs = {
+        "as-is": replay(F, binary, feed, os.path.join(out, "own"), "layouts: as-is", OWN),
+        "ns": replay(F, binary, ns_feed, os.path.join(out, "ns"), "layouts: ns", OWN),
+        "big-endian": replay(F, binary, be_feed, os.path.join(out, "be"), "layouts: big-endian", OWN),
+    }
+    if all(runs.values()):
+        compare_runs(F, runs, "as-is", "layouts")
+
+    # Distinct sub-microsecond parts: a pcap-ns lane keeps them exactly. Each
+    # record is stamped with its frame's time (or, reassembled, one of its
+    # fragments'), as tshark reads it from the input.
+    sub = write_file(os.path.join(out, "sub-us.pcap"), with_sub_microseconds(open(ns_feed, "rb").read()))
+    sub_be = write_file(os.path.join(out, "sub-us-be.pcap"), swap_byte_order(open(sub, "rb").read()))
+    sexp = oracle.classify(sub)
+    runs = {
+        "sub-us": replay(F, binary, sub, os.path.join(out, "sub"), "sub-us", OWN, "--format", "pcap-ns"),
+        "sub-us big-endian": replay(F, binary, sub_be, os.path.join(out, "sub-be"), "sub-us big-endian", OWN,
+                                    "--format", "pcap-ns"),
+    }
+    if all(runs.values()):
+        run = runs["sub-us"]
+        for vni, dgs in sorted(sexp.by_vni().items()):
+            lane = "vni-%d" % vni
+            vxc.check_lane(F, run, lane, dgs, 128, "sub-us", vni=vni, fmt="pcap-ns")
+            recs = [r for f in vxc.lane_files(run.outdir, lane) for r in vxc.read_capture(f).records]
+            off = [(i, r[0], g.times) for i, (r, g) in enumerate(zip(recs, dgs)) if r[0] not in g.times]
+            F.check(len(recs) == len(dgs) and not off,
+                    "sub-us: %s timestamps are the input's nanoseconds exactly (%d records, %d distinct sub-us parts)" %
+                    (lane, len(recs), len({r[0] % 1000 for r in recs})),
+                    "%d records for %d datagrams; not the input's: %s" % (len(recs), len(dgs), off[:3]))
+        compare_runs(F, runs, "sub-us", "sub-us")
+    # net_pcap on the same file cuts them to microseconds: what the ns check
+    # above would catch if the own reader did the same.
+    us = replay(F, binary, sub, os.path.join(out, "sub-workers"), "sub-us workers 1", NET_PCAP,
+                "--format", "pcap-ns", "--workers", "1")
+    if us and runs["sub-us"]:
+        cut = {lane: [(r[0] - r[0] % 1000,) + r[1:] for r in recs]
+               for lane, recs in lane_records(runs["sub-us"].outdir).items()}
+        diff = records_difference(lane_records(us.outdir), cut)
+        F.check(not diff, "sub-us workers 1: net_pcap's records = the own reader's cut to microseconds", diff)
+    vxc.cleanup(out, len(F.failed) == nfail)
+
+
+def inner_frame(length, tag):
+    """An inner Ethernet/IPv4/UDP frame of `length` bytes, its payload a pattern of `tag`."""
+    from scapy.all import Ether, IP, UDP, Raw  # noqa: E402
+    head = Ether(src="02:00:00:00:01:%02x" % tag, dst="02:00:00:00:02:02") / \
+        IP(src="192.168.0.1", dst="192.168.0.2") / UDP(sport=1000 + tag, dport=2000)
+    return bytes(head / Raw(bytes((i + tag) & 0xFF for i in range(length - len(head)))))
+
+
+def vxlan_frame(outer_ip, vni, inner, trailer):
+    """Ethernet / outer_ip / UDP 4789 / VXLAN / inner, then `trailer` bytes of Ethernet trailer."""
+    from scapy.all import Ether, UDP, VXLAN  # noqa: E402
+    frame = bytes(Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / outer_ip /
+                  UDP(sport=49152, dport=4789) / VXLAN(vni=vni) / inner)
+    return frame + bytes(i * 7 & 0xFF for i in range(trailer))
+
+
+def big_frame_capture(path):
+    """A classic us pcap (snaplen 262144) with two records over 65535 bytes between normal ones.
+
+    Returns (caplens, {lane: [(ts_ns, orig_len, inner)]}): what lanes with
+    snaplen 65535 hold. The IPv4 frame has IP total length 60000 and a 10000-byte
+    trailer; the IPv6 one a 65535-byte payload, so its inner frame runs past
+    the first 65535 bytes of the record (the own reader's first mbuf).
+    """
+    from scapy.all import IP, IPv6  # noqa: E402
+    v4, v6 = IP(src="10.1.0.7", dst="10.9.0.1"), IPv6(src="2001:db8:a::7", dst="2001:db8:f::1")
+    frames = [  # (outer, vni, inner frame length, trailer)
+        (v4, 100, 142, 0),
+        (v4, 100, 60000 - 20 - 8 - 8, 10000),
+        (v6, 200, 65535 - 8 - 8, 4400),
+        (v6, 200, 242, 0),
+        (v4, 100, 342, 0),
+    ]
+    lanes, caplens = {}, []
+    with open(path, "wb") as f:
+        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1))
+        for i, (outer, vni, length, trailer) in enumerate(frames):
+            inner = inner_frame(length, i)
+            frame = vxlan_frame(outer, vni, inner, trailer)
+            sec, usec = 1700000000 + i, 1000 * i + 7
+            f.write(struct.pack("<IIII", sec, usec, len(frame), len(frame)) + frame)
+            caplens.append(len(frame))
+            lanes.setdefault("vni-%d" % vni, []).append((sec * 10**9 + usec * 1000, len(inner), inner))
+    return caplens, lanes
+
+
+def readers_big_frames(F, binary):
+    """11c. Records over 65535 bytes (the own reader chains mbufs), --snaplen 65535.
+
+    DPDK 22.11's net_pcap copies only caplen mod 65536 bytes of such a record
+    into the mbuf chain (eth_pcap_rx_jumbo takes a uint16_t length) while the
+    mbuf's pkt_len is the whole caplen: the records must still hold the input's
+    bytes, or the frame must be counted as not received whole, never filled
+    with bytes the mbuf does not hold.
+    """
+    nfail = len(F.failed)
+    out = vxc.tmpdir("bigframes")
+    big = os.path.join(out, "big.pcap")
+    caplens, want = big_frame_capture(big)
+    print("big frames: caplens %s" % caplens)
+    F.check(sum(c > 65535 for c in caplens) == 2, "big frames: two records longer than 65535 bytes", str(caplens))
+    pcapng = os.path.join(out, "big.pcapng")
+    if editcap(F, big, pcapng, "pcapng"):
+        runs = {
+            "as-is": replay(F, binary, big, os.path.join(out, "own"), "big: as-is", OWN, "--snaplen", "65535"),
+            "pcapng": replay(F, binary, pcapng, os.path.join(out, "pcapng"), "big: pcapng", NET_PCAP,
+                             "--snaplen", "65535"),
+            "workers 1": replay(F, binary, big, os.path.join(out, "workers"), "big: workers 1", NET_PCAP,
+                                "--snaplen", "65535", "--workers", "1"),
+        }
+        for label, run in runs.items():
+            if run:
+                F.equal((run.summary.get("received"), run.summary.get("written")), (5, 5),
+                        "big: %s (received, written)" % label)
+                diff = records_difference(lane_records(run.outdir), want)
+                F.check(not diff, "big: %s lane records hold the input's inner frames whole" % label, diff)
+        if all(runs.values()):
+            compare_runs(F, runs, "as-is", "big")
+    vxc.cleanup(out, len(F.failed) == nfail)
 
 
 def record_offsets(capture):
