@@ -3,6 +3,7 @@
 #include <rte_errno.h>
 #include <rte_malloc.h>
 #include <rte_mbuf_dyn.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <fstream>
@@ -27,6 +28,8 @@ bool CaptureReplay::takes(const std::string& path, uint16_t rx_lcores, uint16_t 
   // One RX lcore that also runs the lanes frees every frame of a burst before
   // its next poll; other layouts would keep the read buffer in use longer.
   if (rx_lcores != 1 || workers != 0) return false;
+  struct stat st {};
+  if (stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return false;  // read with pread()
   std::ifstream in(path, std::ios::binary);
   uint8_t header[kCaptureFileHeaderLen] = {};
   in.read(reinterpret_cast<char*>(header), sizeof header);

@@ -34,8 +34,8 @@ namespace vxc {
 
 class CaptureReplay {
  public:
-  // Whether `path` is a capture this reads (a classic pcap Ethernet capture;
-  // false when it cannot be opened), for a pipeline of `rx_lcores` RX lcores
+  // Whether `path` is a capture this reads (a regular file holding a classic
+  // pcap Ethernet capture; false when it cannot be opened), for a pipeline of `rx_lcores` RX lcores
   // and `workers` worker lcores.
   static bool takes(const std::string& path, uint16_t rx_lcores, uint16_t workers);
 

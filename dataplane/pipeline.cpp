@@ -170,6 +170,16 @@ inline void copy_prefix(const rte_mbuf* m, uint8_t* dst, uint32_t len) noexcept 
   }
 }
 
+// Whether a packet's segments hold its pkt_len bytes. Everything after the
+// RX stage trusts that they do; a PMD can break it (see port_error).
+inline bool chain_holds_length(const rte_mbuf* m) noexcept {
+  uint64_t held = 0;
+  uint16_t segs = 0;
+  for (const rte_mbuf* seg = m; seg != nullptr && segs <= m->nb_segs; seg = seg->next, ++segs)
+    held += seg->data_len;
+  return held == m->pkt_len && segs == m->nb_segs;
+}
+
 // Cuts a (possibly multi-segment) packet to `len` bytes: drops the outer
 // frame's trailer (Ethernet padding) so the capture filter sees the inner
 // frame only. rte_pktmbuf_trim cannot when the trailer spans segments.
@@ -587,6 +597,11 @@ struct Pipeline::Impl {
     // A reassembled datagram takes the time of its last fragment: when it was
     // whole. Records of a lane then stay in arrival order.
     const uint64_t ts_ns = frame_time(rx, port_index, m, burst_ns);
+    if (m->pkt_len != m->data_len && !chain_holds_length(m)) {
+      c.drops[static_cast<size_t>(DropReason::port_error)].inc();
+      rte_pktmbuf_free(m);
+      return -1;
+    }
     OuterResult r = parse_outer(rte_pktmbuf_mtod(m, const uint8_t*), m->data_len, m->pkt_len,
                                 config.parse);
     if (r.kind == OuterKind::ipv4_fragment) {

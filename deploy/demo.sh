@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The embedded default: builds vxcollector, generates a multi-session VXLAN
-# mirror feed, pushes it through the DPDK dataplane (net_pcap, no NIC, no
+# mirror feed, pushes it through the DPDK dataplane (--read-pcap, no NIC, no
 # hugepages) and shows the per-lane files, a /metrics scrape and the summary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
