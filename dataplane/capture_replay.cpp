@@ -2,6 +2,7 @@
 
 #include <rte_errno.h>
 #include <rte_malloc.h>
+#include <rte_memcpy.h>
 #include <rte_mbuf_dyn.h>
 #include <sys/stat.h>
 
@@ -16,6 +17,11 @@ namespace {
 // (up to 256 KiB) takes a chain of segments.
 constexpr uint32_t kSegmentBytes = UINT16_MAX;
 constexpr uint32_t kMaxSegments = (kMaxCaptureRecordBytes + kSegmentBytes - 1) / kSegmentBytes;
+
+// Records up to this long are copied into the mbuf's own data room instead:
+// for a short frame the copy costs less than attaching the mbuf and detaching
+// it again, and a burst of plain mbufs goes back to the pool in one put.
+constexpr uint32_t kCopyBytes = 512;
 
 template <typename T>
 void store_relaxed(std::atomic<T>& a, T v) noexcept {
@@ -110,6 +116,14 @@ uint16_t CaptureReplay::fill(rte_mbuf** pkts, uint16_t n) noexcept {
 
 bool CaptureReplay::attach_record(rte_mbuf* head) noexcept {
   const uint32_t caplen = record_.caplen;
+  *RTE_MBUF_DYNFIELD(head, timestamp_offset_, rte_mbuf_timestamp_t*) = record_.ts_ns;
+  if (caplen <= kCopyBytes && caplen <= static_cast<uint32_t>(head->buf_len - head->data_off)) {
+    rte_memcpy(rte_pktmbuf_mtod(head, uint8_t*), record_.data, caplen);
+    head->data_len = static_cast<uint16_t>(caplen);
+    head->pkt_len = caplen;
+    head->ol_flags |= timestamp_flag_;
+    return true;
+  }
   const uint32_t segments = std::max<uint32_t>(1, (caplen + kSegmentBytes - 1) / kSegmentBytes);
   rte_mbuf* chain[kMaxSegments];
   chain[0] = head;
@@ -136,7 +150,6 @@ bool CaptureReplay::attach_record(rte_mbuf* head) noexcept {
   }
   head->nb_segs = static_cast<uint16_t>(segments);
   head->pkt_len = caplen;
-  *RTE_MBUF_DYNFIELD(head, timestamp_offset_, rte_mbuf_timestamp_t*) = record_.ts_ns;
   head->ol_flags |= timestamp_flag_;
   segments_attached_ += segments;
   return true;

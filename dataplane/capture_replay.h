@@ -1,12 +1,14 @@
 // --read-pcap of a classic pcap Ethernet capture, read by the RX lcore
-// itself: no libpcap, no copy into mbufs.
+// itself: no libpcap, and no copy of a long frame into an mbuf.
 //
 // The replay's port is a net_null vdev. Its RX callback (on the RX lcore,
 // inside rte_eth_rx_burst) takes the mbufs net_null allocated and attaches
 // each to the next record where it lies in CaptureFile's read buffer (an
 // external buffer, RTE_MBUF_F_EXTERNAL): the file is read with large pread()s
-// into that buffer and never copied again. net_pcap instead reads through
-// libpcap's 4 KiB reads and copies every frame into an mbuf.
+// into that buffer and a long frame is never copied again; a short one (up to
+// 512 bytes) is copied into the mbuf, which costs less than attaching and
+// detaching it. net_pcap instead reads through libpcap's 4 KiB reads and
+// copies every frame into an mbuf.
 //
 // The buffer is refilled (which moves or overwrites its records) only when
 // every frame attached to it has been freed again: the mbufs' free callback
@@ -17,8 +19,9 @@
 // give them (CaptureFile); frames are stamped with the capture's time in
 // nanoseconds (PortFeed).
 //
-// Replays this does not take (pcapng, other link types, more than one RX
-// lcore, worker lcores) go through net_pcap: CaptureReplay::takes().
+// Replays this does not take (pcapng, other link types, a file that is not
+// a regular file, more than one RX lcore, worker lcores) go through
+// net_pcap: CaptureReplay::takes().
 #pragma once
 
 #include <rte_ethdev.h>
@@ -63,9 +66,10 @@ class CaptureReplay {
   static void frame_freed(void* addr, void* self) noexcept;
   // Attaches mbufs[0, n) to the next records; frees the rest. Returns how many.
   uint16_t fill(rte_mbuf** pkts, uint16_t n) noexcept;
-  // Attaches `head` (and more segments from its pool for a record longer
-  // than an mbuf can point at) to record_. False when no mbuf was left for a
-  // segment: the record is then attached at the next poll.
+  // Gives record_ to `head`: copied into it when short, else `head` (and more
+  // segments from its pool for a record longer than an mbuf can point at) is
+  // attached to it. False when no mbuf was left for a segment: the record is
+  // then given at the next poll.
   bool attach_record(rte_mbuf* head) noexcept;
 
   CaptureFile file_;

@@ -718,7 +718,8 @@ struct Pipeline::Impl {
     }
   }
 
-  // A started port's TimeSource. net_pcap (DPDK 22.11) stamps microseconds
+  // A started port's TimeSource. A PortFeed stamps the capture's nanoseconds;
+  // net_pcap (DPDK 22.11) stamps microseconds
   // since the epoch (without offering the offload); a NIC with the timestamp
   // offload on (start_port asks for it) stamps in the clock rte_eth_read_clock
   // reads; stamps whose clock cannot be read have no known origin: TSC.
@@ -818,7 +819,9 @@ struct Pipeline::Impl {
   // bytes for a header, so nothing after it is records: the file ends at its
   // first read error, as tcpdump -r ends there. Otherwise an empty burst
   // with rx_nombuf unchanged since the previous short one is the end.
-  // A stats read that fails concludes nothing. Only with file_sources.
+  // A stats read that fails concludes nothing. A PortFeed's port (the
+  // collector's own reader) ends at an empty poll once its feed has ended.
+  // Only with file_sources.
   // Returns true once every port has ended.
   static constexpr uint64_t kUnknown = UINT64_MAX;
   bool file_ended(std::vector<uint64_t>& nombuf_marks, std::vector<uint8_t>& ended, size_t p,

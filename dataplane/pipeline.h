@@ -142,7 +142,7 @@ class Pipeline {
   // True once worker w has handed over its last block.
   bool worker_done(uint16_t worker) const;
   // With file_sources: true once every RX lcore has read its ports to the end
-  // of their files, or to their first record libpcap cannot read (nothing
+  // of their files, or to their first record that cannot be read (nothing
   // after it is read). Every frame is then counted in port_stats. Any thread.
   bool sources_ended() const;
 
