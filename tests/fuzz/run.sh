@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Builds the classify fuzzer with clang (libFuzzer, ASan, UBSan) and runs it
-# for a bounded time on a copy of the seed corpus.
+# for a bounded time on a copy of the seed corpus; then the replay's record
+# walk (capture_file_fuzzer.cpp) for VXC_CAPTURE_FUZZ_SECONDS (default 20).
 #
 # Usage: tests/fuzz/run.sh [build-dir] [seconds]
-#   build-dir  default build-fuzz (relative to the source root); the binary,
-#              the working corpus, crash artifacts and fuzz.log go there
-#   seconds    default 60 (libFuzzer -max_total_time)
+#   build-dir  default build-fuzz (relative to the source root); the binaries,
+#              the working corpora, crash artifacts and the logs go there
+#   seconds    default 60 (libFuzzer -max_total_time of the classify fuzzer)
 # Exit status: non-zero when the build fails or the fuzzer finds anything
 # (crash, sanitizer report, broken invariant, timeout, out-of-memory).
 # Needs no network and nothing outside the build dir; fine as root in CI.
@@ -85,5 +86,41 @@ if [ "$findings" -ne 0 ]; then
   echo "fuzz: FAILED (libFuzzer exit $rc); log $log; artifacts:" >&2
   find "$artifacts" -type f >&2
   echo "fuzz: reproduce with: $binary <artifact>" >&2
+  exit 1
+fi
+
+# The replay's record walk over any file. Inputs up to 300000 bytes: the walk's
+# smallest buffer holds 262160, so the longer ones cross a refill. Seed: a
+# control byte and a little-endian microsecond pcap of three records.
+cbinary=$build/capture_file_fuzzer
+"$cxx" -std=c++20 -g -O1 -fno-omit-frame-pointer \
+  -fsanitize=fuzzer,address,undefined,implicit-conversion -fno-sanitize-recover=all \
+  -Wall -Wextra -I "$root" \
+  "$root/tests/fuzz/capture_file_fuzzer.cpp" "$root/dataplane/capture_file.cpp" -o "$cbinary"
+ccorpus=$build/capture-corpus
+cartifacts=$build/capture-artifacts
+rm -rf "$ccorpus" "$cartifacts"
+mkdir -p "$ccorpus" "$cartifacts"
+/usr/bin/python3 - "$ccorpus/seed" <<'PY'
+import struct, sys
+header = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)
+records = b"".join(struct.pack("<IIII", i, 7 * i, n, n + 4) + bytes(range(n)) for i, n in enumerate([60, 0, 120]))
+open(sys.argv[1], "wb").write(b"\x55" + header + records)
+PY
+clog=$build/capture-fuzz.log
+cseconds=${VXC_CAPTURE_FUZZ_SECONDS:-20}
+start=$(date +%s)
+crc=0
+"$cbinary" -max_total_time="$cseconds" -max_len=300000 -timeout=10 -rss_limit_mb=2048 \
+  -print_final_stats=1 -artifact_prefix="$cartifacts/" "$ccorpus" >"$clog" 2>&1 || crc=$?
+elapsed=$(($(date +%s) - start))
+cexecs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$clog" | tail -n 1)
+cfindings=$(find "$cartifacts" -type f | wc -l)
+if [ "$crc" -ne 0 ] && [ "$cfindings" -eq 0 ]; then cfindings=1; fi
+echo "fuzz: capture_file: ${cexecs:-0} executions in ${elapsed} s, ${cfindings} findings"
+if [ "$cfindings" -ne 0 ]; then
+  tail -n 60 "$clog" >&2
+  echo "fuzz: capture_file FAILED (libFuzzer exit $crc); log $clog; reproduce with: $cbinary <artifact>" >&2
+  find "$cartifacts" -type f >&2
   exit 1
 fi
