@@ -323,6 +323,7 @@ int run_collector(const Options& o) {
     pc.frag_max_flows = o.frag_max_flows;
     pc.backpressure = !o.read_pcap.empty();
     pc.file_sources = !o.read_pcap.empty();
+    pc.leave_memory_to_eal = true;  // run_collector returns into rte_eal_cleanup (EalSession)
     uint16_t port;
     RTE_ETH_FOREACH_DEV(port) pc.ports.push_back(port);
     uint16_t replay_port = RTE_MAX_ETHPORTS;

@@ -1112,12 +1112,13 @@ Pipeline::~Pipeline() {
     for (uint16_t port : config_.ports) stop_port(port);
     for (uint16_t port : config_.exception_ports) stop_port(port);
   }
-  for (auto& rx : im.rx) rte_ip_frag_table_destroy(rx->frags);
   for (rte_ring* ring : im.rings) rte_ring_free(ring);
   for (auto& w : im.workers) {
     rte_ring_free(w->full);
     rte_ring_free(w->free);
   }
+  if (config_.leave_memory_to_eal) return;
+  for (auto& rx : im.rx) rte_ip_frag_table_destroy(rx->frags);
   rte_mempool_free(im.pool);
 }
 
