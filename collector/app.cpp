@@ -271,7 +271,7 @@ int run_collector(const Options& o) {
   }
 
   const bool own_reader =
-      !o.read_pcap.empty() && CaptureReplay::takes(o.read_pcap, o.rx_lcores, o.workers);
+      !o.read_pcap.empty() && CaptureReplay::takes(o.read_pcap, o.rx_lcores);
   std::vector<std::string> args = eal_arguments(o, own_reader);
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());
@@ -284,7 +284,7 @@ int run_collector(const Options& o) {
   const EalSession eal(!o.read_pcap.empty());
   // Outlives the pipeline, whose port calls it.
   std::optional<CaptureReplay> replay;
-  if (own_reader) replay.emplace(o.read_pcap);
+  if (own_reader) replay.emplace(o.read_pcap, o.workers != 0);
 
   int exit_code = 0;
   {

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cstring>
 #include <fstream>
 #include <stdexcept>
 
@@ -17,6 +18,9 @@ namespace {
 // (up to 256 KiB) takes a chain of segments.
 constexpr uint32_t kSegmentBytes = UINT16_MAX;
 constexpr uint32_t kMaxSegments = (kMaxCaptureRecordBytes + kSegmentBytes - 1) / kSegmentBytes;
+
+// A record copied into mbufs of the smallest data room (--mbuf-data-room 256).
+constexpr uint32_t kMaxCopySegments = kMaxCaptureRecordBytes / 256 + 1;
 
 // Records up to this long are copied into the mbuf's own data room instead:
 // for a short frame the copy costs less than attaching the mbuf and detaching
@@ -30,10 +34,8 @@ void store_relaxed(std::atomic<T>& a, T v) noexcept {
 
 }  // namespace
 
-bool CaptureReplay::takes(const std::string& path, uint16_t rx_lcores, uint16_t workers) {
-  // One RX lcore that also runs the lanes frees every frame of a burst before
-  // its next poll; other layouts would keep the read buffer in use longer.
-  if (rx_lcores != 1 || workers != 0) return false;
+bool CaptureReplay::takes(const std::string& path, uint16_t rx_lcores) {
+  if (rx_lcores != 1) return false;  // one reader, one queue
   struct stat st {};
   if (stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return false;  // read with pread()
   std::ifstream in(path, std::ios::binary);
@@ -42,7 +44,8 @@ bool CaptureReplay::takes(const std::string& path, uint16_t rx_lcores, uint16_t 
   return parse_classic_pcap_header(header, static_cast<size_t>(in.gcount())).has_value();
 }
 
-CaptureReplay::CaptureReplay(const std::string& path) : file_(path) {
+CaptureReplay::CaptureReplay(const std::string& path, bool copy_all)
+    : file_(path), copy_all_(copy_all) {
   if (rte_mbuf_dyn_rx_timestamp_register(&timestamp_offset_, &timestamp_flag_) != 0)
     throw std::runtime_error(std::string("--read-pcap: RX timestamp field: ") +
                              rte_strerror(rte_errno));
@@ -94,7 +97,7 @@ uint16_t CaptureReplay::fill(rte_mbuf** pkts, uint16_t n) noexcept {
   while (got < n && over_ == CaptureFile::Next::record) {
     if (!record_pending_) {
       // Only with no frame of ours in use may the buffer move.
-      const bool idle = segments_attached_ == segments_freed_;
+      const bool idle = copy_all_ || segments_attached_ == segments_freed_;
       const CaptureFile::Next next = file_.next(record_, idle);
       if (next == CaptureFile::Next::later) break;  // this burst's frames hold the buffer
       if (next != CaptureFile::Next::record) {
@@ -105,7 +108,7 @@ uint16_t CaptureReplay::fill(rte_mbuf** pkts, uint16_t n) noexcept {
       }
       record_pending_ = true;
     }
-    if (!attach_record(pkts[got])) break;
+    if (!give_record(pkts[got])) break;
     record_pending_ = false;
     ++got;
   }
@@ -114,16 +117,45 @@ uint16_t CaptureReplay::fill(rte_mbuf** pkts, uint16_t n) noexcept {
   return got;
 }
 
-bool CaptureReplay::attach_record(rte_mbuf* head) noexcept {
-  const uint32_t caplen = record_.caplen;
+bool CaptureReplay::give_record(rte_mbuf* head) noexcept {
+  const bool copy = copy_all_ || record_.caplen <= kCopyBytes;
+  if (!(copy ? copy_record(head) : attach_record(head))) return false;
   *RTE_MBUF_DYNFIELD(head, timestamp_offset_, rte_mbuf_timestamp_t*) = record_.ts_ns;
-  if (caplen <= kCopyBytes && caplen <= static_cast<uint32_t>(head->buf_len - head->data_off)) {
+  head->ol_flags |= timestamp_flag_;
+  return true;
+}
+
+bool CaptureReplay::copy_record(rte_mbuf* head) noexcept {
+  const uint32_t caplen = record_.caplen;
+  const uint32_t room = head->buf_len - head->data_off;  // every mbuf of the pool alike
+  if (caplen <= room) {  // the usual case
     rte_memcpy(rte_pktmbuf_mtod(head, uint8_t*), record_.data, caplen);
     head->data_len = static_cast<uint16_t>(caplen);
     head->pkt_len = caplen;
-    head->ol_flags |= timestamp_flag_;
     return true;
   }
+  const uint32_t segments = (caplen + room - 1) / room;  // <= kMaxCopySegments
+  rte_mbuf* chain[kMaxCopySegments];
+  chain[0] = head;
+  if (rte_pktmbuf_alloc_bulk(head->pool, chain + 1, segments - 1) != 0) return false;
+  const uint8_t* from = record_.data;
+  uint32_t left = caplen;
+  for (uint32_t i = 0; i < segments; ++i) {
+    rte_mbuf* m = chain[i];
+    const uint32_t len = std::min(left, room);
+    std::memcpy(rte_pktmbuf_mtod(m, uint8_t*), from, len);
+    m->data_len = static_cast<uint16_t>(len);
+    if (i != 0) chain[i - 1]->next = m;
+    from += len;
+    left -= len;
+  }
+  head->nb_segs = static_cast<uint16_t>(segments);
+  head->pkt_len = caplen;
+  return true;
+}
+
+bool CaptureReplay::attach_record(rte_mbuf* head) noexcept {
+  const uint32_t caplen = record_.caplen;
   const uint32_t segments = std::max<uint32_t>(1, (caplen + kSegmentBytes - 1) / kSegmentBytes);
   rte_mbuf* chain[kMaxSegments];
   chain[0] = head;
@@ -150,7 +182,6 @@ bool CaptureReplay::attach_record(rte_mbuf* head) noexcept {
   }
   head->nb_segs = static_cast<uint16_t>(segments);
   head->pkt_len = caplen;
-  head->ol_flags |= timestamp_flag_;
   segments_attached_ += segments;
   return true;
 }

@@ -15,13 +15,16 @@
 // counts them. With one RX lcore running the lanes itself (no worker lcores)
 // that is at the start of every poll, as a burst is written, filtered or
 // dropped before the next; a fragment waiting for reassembly is copied
-// first (Pipeline). The records are the capture's own bytes, as libpcap would
-// give them (CaptureFile); frames are stamped with the capture's time in
-// nanoseconds (PortFeed).
+// first (Pipeline). With worker lcores, frames wait in rings and are freed
+// on other lcores: every record is then copied into mbufs (a chain where it
+// is longer than one holds), and the buffer is free to move at any time.
+// The records are the capture's own bytes, as libpcap would give them
+// (CaptureFile); frames are stamped with the capture's time in nanoseconds
+// (PortFeed).
 //
 // Replays this does not take (pcapng, other link types, a file that is not
-// a regular file, more than one RX lcore, worker lcores) go through
-// net_pcap: CaptureReplay::takes().
+// a regular file, more than one RX lcore) go through net_pcap:
+// CaptureReplay::takes().
 #pragma once
 
 #include <rte_ethdev.h>
@@ -38,13 +41,15 @@ namespace vxc {
 class CaptureReplay {
  public:
   // Whether `path` is a capture this reads (a regular file holding a classic
-  // pcap Ethernet capture; false when it cannot be opened), for a pipeline of `rx_lcores` RX lcores
-  // and `workers` worker lcores.
-  static bool takes(const std::string& path, uint16_t rx_lcores, uint16_t workers);
+  // pcap Ethernet capture; false when it cannot be opened), for a pipeline
+  // of `rx_lcores` RX lcores.
+  static bool takes(const std::string& path, uint16_t rx_lcores);
 
   // Opens `path` (throws std::runtime_error naming it when it cannot be
   // opened) and registers DPDK's RX timestamp field. Before the Pipeline.
-  explicit CaptureReplay(const std::string& path);
+  // `copy_all`: every record is copied into mbufs (for worker lcores, which
+  // free frames on their own lcores).
+  CaptureReplay(const std::string& path, bool copy_all);
   // detach() if the port is still there.
   ~CaptureReplay();
   CaptureReplay(const CaptureReplay&) = delete;
@@ -66,13 +71,17 @@ class CaptureReplay {
   static void frame_freed(void* addr, void* self) noexcept;
   // Attaches mbufs[0, n) to the next records; frees the rest. Returns how many.
   uint16_t fill(rte_mbuf** pkts, uint16_t n) noexcept;
-  // Gives record_ to `head`: copied into it when short, else `head` (and more
-  // segments from its pool for a record longer than an mbuf can point at) is
+  // Gives record_ to `head`: copied into it when short or copy_all_ (into a
+  // chain with more mbufs from its pool where it does not fit), else `head`
+  // (and more segments for a record longer than an mbuf can point at) is
   // attached to it. False when no mbuf was left for a segment: the record is
   // then given at the next poll.
+  bool give_record(rte_mbuf* head) noexcept;
+  bool copy_record(rte_mbuf* head) noexcept;
   bool attach_record(rte_mbuf* head) noexcept;
 
   CaptureFile file_;
+  const bool copy_all_;
   PortFeed feed_;
   CaptureRecord record_;        // the next record to attach, when record_pending_
   bool record_pending_ = false;
