@@ -344,10 +344,11 @@ def main():
 
 # ---- 11. vxcollector's own reader and net_pcap ---------------------------------
 #
-# --read-pcap of a classic pcap Ethernet capture with one RX lcore and no worker
-# lcore is read by vxcollector's own reader (a net_null port, frames stamped in
-# ns); anything else by DPDK's net_pcap (libpcap, stamped in us). The port's
-# log line names the one that ran.
+# --read-pcap of a classic pcap Ethernet capture with one RX lcore is read by
+# vxcollector's own reader (a net_null port, frames stamped in ns; records
+# attached in place, or copied into mbufs with --workers); anything else by
+# DPDK's net_pcap (libpcap, stamped in us). The port's log line names the one
+# that ran.
 
 OWN, NET_PCAP = "net_null", "net_pcap"
 READER_NAMES = {OWN: "vxcollector's own reader", NET_PCAP: "net_pcap"}
