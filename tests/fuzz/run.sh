@@ -30,11 +30,35 @@ if [ ! -f "$runtime" ]; then
 fi
 
 mkdir -p "$build"
+export ASAN_OPTIONS="${ASAN_OPTIONS:-halt_on_error=1:detect_leaks=1}"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}"
+
+# build_target BINARY SOURCE...: a libFuzzer target with ASan and UBSan.
+build_target() {
+  local out=$1
+  shift
+  "$cxx" -std=c++20 -g -O1 -fno-omit-frame-pointer \
+    -fsanitize=fuzzer,address,undefined,implicit-conversion -fno-sanitize-recover=all \
+    -Wall -Wextra -I "$root" -I "$root/dataplane" "$@" -o "$out"
+}
+
+# run_target BINARY CORPUS ARTIFACTS LOG SECONDS MAX_LEN: fuzzes for SECONDS;
+# sets rc, elapsed, execs and findings (a non-zero exit without an artifact,
+# e.g. a death before writing one, counts as one).
+run_target() {
+  local start
+  start=$(date +%s)
+  rc=0
+  "$1" -max_total_time="$5" -max_len="$6" -timeout=10 -rss_limit_mb=2048 \
+    -print_final_stats=1 -artifact_prefix="$3/" "$2" >"$4" 2>&1 || rc=$?
+  elapsed=$(($(date +%s) - start))
+  execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$4" | tail -n 1)
+  findings=$(find "$3" -type f | wc -l)
+  if [ "$rc" -ne 0 ] && [ "$findings" -eq 0 ]; then findings=1; fi
+}
+
 binary=$build/classify_fuzzer
-"$cxx" -std=c++20 -g -O1 -fno-omit-frame-pointer \
-  -fsanitize=fuzzer,address,undefined,implicit-conversion -fno-sanitize-recover=all \
-  -Wall -Wextra -I "$root/dataplane" \
-  "$root/tests/fuzz/classify_fuzzer.cpp" "$root/dataplane/outer_parse.cpp" -o "$binary"
+build_target "$binary" "$root/tests/fuzz/classify_fuzzer.cpp" "$root/dataplane/outer_parse.cpp"
 
 # A fresh copy each run: the checked-in seeds stay as they are.
 corpus=$build/fuzz-corpus
@@ -43,21 +67,12 @@ rm -rf "$corpus" "$artifacts"
 mkdir -p "$corpus" "$artifacts"
 cp "$root"/tests/fuzz/corpus/* "$corpus"/
 
-export ASAN_OPTIONS="${ASAN_OPTIONS:-halt_on_error=1:detect_leaks=1}"
-export UBSAN_OPTIONS="${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}"
 log=$build/fuzz.log
-start=$(date +%s)
-rc=0
 # -max_len 16384: jumbo frames (9216) plus room; larger inputs only slow the search.
-"$binary" -max_total_time="$seconds" -max_len=16384 -timeout=10 -rss_limit_mb=2048 \
-  -print_final_stats=1 -artifact_prefix="$artifacts/" "$corpus" >"$log" 2>&1 || rc=$?
-elapsed=$(($(date +%s) - start))
+run_target "$binary" "$corpus" "$artifacts" "$log" "$seconds" 16384
 
 grep -E '^(#[0-9]+[[:space:]]+(INITED|DONE)|stat::|INFO: +[0-9]+ files found)' "$log" || true
-execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
 cov=$(grep -E '^#[0-9]+' "$log" | tail -n 1 | sed -n 's/.* cov: \([0-9]*\) ft: \([0-9]*\) corp: \([^ ]*\).*/\1 edges, \2 features, corpus \3/p')
-findings=$(find "$artifacts" -type f | wc -l)
-if [ "$rc" -ne 0 ] && [ "$findings" -eq 0 ]; then findings=1; fi  # e.g. died before writing one
 # Source coverage of the dataplane code over the final corpus, when llvm-cov
 # is there (Debian: llvm-14); a second build without ASan, run once per input.
 profdata=$(command -v llvm-profdata-14 || command -v llvm-profdata || true)
@@ -93,10 +108,7 @@ fi
 # smallest buffer holds 262160, so the longer ones cross a refill. Seed: a
 # control byte and a little-endian microsecond pcap of three records.
 cbinary=$build/capture_file_fuzzer
-"$cxx" -std=c++20 -g -O1 -fno-omit-frame-pointer \
-  -fsanitize=fuzzer,address,undefined,implicit-conversion -fno-sanitize-recover=all \
-  -Wall -Wextra -I "$root" \
-  "$root/tests/fuzz/capture_file_fuzzer.cpp" "$root/dataplane/capture_file.cpp" -o "$cbinary"
+build_target "$cbinary" "$root/tests/fuzz/capture_file_fuzzer.cpp" "$root/dataplane/capture_file.cpp"
 ccorpus=$build/capture-corpus
 cartifacts=$build/capture-artifacts
 rm -rf "$ccorpus" "$cartifacts"
@@ -108,19 +120,11 @@ records = b"".join(struct.pack("<IIII", i, 7 * i, n, n + 4) + bytes(range(n)) fo
 open(sys.argv[1], "wb").write(b"\x55" + header + records)
 PY
 clog=$build/capture-fuzz.log
-cseconds=${VXC_CAPTURE_FUZZ_SECONDS:-20}
-start=$(date +%s)
-crc=0
-"$cbinary" -max_total_time="$cseconds" -max_len=300000 -timeout=10 -rss_limit_mb=2048 \
-  -print_final_stats=1 -artifact_prefix="$cartifacts/" "$ccorpus" >"$clog" 2>&1 || crc=$?
-elapsed=$(($(date +%s) - start))
-cexecs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$clog" | tail -n 1)
-cfindings=$(find "$cartifacts" -type f | wc -l)
-if [ "$crc" -ne 0 ] && [ "$cfindings" -eq 0 ]; then cfindings=1; fi
-echo "fuzz: capture_file: ${cexecs:-0} executions in ${elapsed} s, ${cfindings} findings"
-if [ "$cfindings" -ne 0 ]; then
+run_target "$cbinary" "$ccorpus" "$cartifacts" "$clog" "${VXC_CAPTURE_FUZZ_SECONDS:-20}" 300000
+echo "fuzz: capture_file: ${execs:-0} executions in ${elapsed} s, ${findings} findings"
+if [ "$findings" -ne 0 ]; then
   tail -n 60 "$clog" >&2
-  echo "fuzz: capture_file FAILED (libFuzzer exit $crc); log $clog; reproduce with: $cbinary <artifact>" >&2
+  echo "fuzz: capture_file FAILED (libFuzzer exit $rc); log $clog; reproduce with: $cbinary <artifact>" >&2
   find "$cartifacts" -type f >&2
   exit 1
 fi
