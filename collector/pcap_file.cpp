@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -30,6 +31,13 @@ namespace fs = std::filesystem;
 
 constexpr uint64_t kNsPerSec = 1000000000u;
 constexpr int kMaxOpenAttempts = 1000;  // EEXIST retries before giving up
+
+// Written right behind the last whole record while a reused file's older bytes
+// follow: as a pcap record its length (0xffffffff) is above any reader's
+// limit, as a pcapng block its type and length are invalid. Readers stop there.
+constexpr size_t kEndMarkerLen = 16;
+constexpr uint8_t kEndMarker[kEndMarkerLen] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                                               0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
 
 struct ParsedName {
   std::string_view stamp;  // YYYYmmddTHHMMSSZ
@@ -149,6 +157,86 @@ int write_all(int fd, const uint8_t* data, size_t len, uint64_t offset) {
     data += n;
     len -= static_cast<size_t>(n);
     offset += static_cast<uint64_t>(n);
+  }
+  return 0;
+}
+
+// pwritev() of two pieces, looping on partial writes. Returns 0 or errno.
+int write_all(int fd, const uint8_t* a, size_t a_len, const uint8_t* b, size_t b_len,
+              uint64_t offset) {
+  while (a_len > 0) {
+    iovec iov[2] = {{const_cast<uint8_t*>(a), a_len}, {const_cast<uint8_t*>(b), b_len}};
+    const ssize_t n = ::pwritev(fd, iov, 2, static_cast<off_t>(offset));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno;
+    }
+    if (n == 0) return EIO;
+    const size_t done = static_cast<size_t>(n);
+    if (done >= a_len) return write_all(fd, b + (done - a_len), b_len - (done - a_len), offset + done);
+    a += done;
+    a_len -= done;
+    offset += done;
+  }
+  return write_all(fd, b, b_len, offset);
+}
+
+// True when no other open file description refers to fd's file: the kernel
+// grants a write lease only then (other readers and writers, a post-rotate
+// command still reading it, an mmap). The lease is given back at once. False
+// when leases are unavailable (fs.leases-enable=0, a file system without them,
+// a file of another owner).
+bool sole_opener(int fd) {
+  // Someone opening the file while we hold the lease makes the kernel signal
+  // us, SIGIO by default, whose default action ends the process. SIGURG's
+  // default action is to ignore it.
+  if (::fcntl(fd, F_SETSIG, SIGURG) != 0) return false;
+  if (::fcntl(fd, F_SETLEASE, F_WRLCK) != 0) return false;
+  ::fcntl(fd, F_SETLEASE, F_UNLCK);
+  return true;
+}
+
+// Where the end marker of a .part left by a run that was killed while writing
+// over a reused ring file is: walks the records from the file header (host
+// byte order, as this program writes them). 0 when there is no marker at a
+// record boundary (an ordinary .part, a foreign or damaged file).
+uint64_t find_end_marker(int fd) {
+  std::vector<uint8_t> window(1u << 20);
+  uint64_t window_at = 0;
+  size_t window_len = 0;
+  // Copies the 16 bytes at `at` into out; false when the file ends first.
+  auto read16 = [&](uint64_t at, uint8_t* out) {
+    if (at < window_at || at + kEndMarkerLen > window_at + window_len) {
+      const ssize_t n = ::pread(fd, window.data(), window.size(), static_cast<off_t>(at));
+      window_at = at;
+      window_len = n > 0 ? static_cast<size_t>(n) : 0;
+      if (window_len < kEndMarkerLen) return false;
+    }
+    std::memcpy(out, window.data() + (at - window_at), kEndMarkerLen);
+    return true;
+  };
+  auto u32 = [](const uint8_t* p) {
+    uint32_t v;
+    std::memcpy(&v, p, 4);
+    return v;
+  };
+  uint8_t h[kEndMarkerLen];
+  if (!read16(0, h)) return 0;
+  const uint32_t magic = u32(h);
+  const bool pcapng = magic == 0x0a0d0d0a;
+  if (!pcapng && magic != 0xa1b2c3d4 && magic != 0xa1b23c4d) return 0;
+  uint64_t at = pcapng ? 0 : 24;
+  while (read16(at, h)) {
+    if (std::memcmp(h, kEndMarker, kEndMarkerLen) == 0) return at;
+    if (pcapng) {
+      const uint32_t len = u32(h + 4);
+      if (len < 12 || len % 4 != 0) return 0;
+      at += len;
+    } else {
+      const uint32_t caplen = u32(h + 8);
+      if (caplen > 262144) return 0;
+      at += kPcapRecordHeaderLen + caplen;
+    }
   }
   return 0;
 }
@@ -381,18 +469,24 @@ void LaneFile::scan_earlier_files() {
   }
   std::sort(earlier.begin(), earlier.end());
   if (options_.ring_files != 0) ring_.assign(earlier.begin(), earlier.end());
+  for (const std::string& part : parts) cut_at_end_marker(part);
   if (!parts.empty()) {
     std::sort(parts.begin(), parts.end());
     spdlog::warn(
-        "lane {}: {} unfinished file(s) of an earlier run that did not stop cleanly, left as they "
-        "are (whole records, the last one possibly cut): {}",
+        "lane {}: {} unfinished file(s) of an earlier run that did not stop cleanly, kept as "
+        "they are (whole records, the last one possibly cut): {}",
         options_.lane_name, parts.size(), fmt::join(parts, " "));
   }
 }
 
 int LaneFile::open_file() {
   const int dir_fd = open_lane_dir();
-  if (dir_fd < 0) return -dir_fd;
+  int err = dir_fd < 0 ? -dir_fd : open_new_file(dir_fd);
+  drop_spare();  // not reused: deleted, as the ring would have
+  return err;
+}
+
+int LaneFile::open_new_file(int dir_fd) {
   if (!scanned_) {
     scan_earlier_files();
     scanned_ = true;
@@ -414,15 +508,24 @@ int LaneFile::open_file() {
       err = errno;
       break;
     }
-    const int fd =
-        ::openat(dir_fd, part_name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                 options_.file_mode);
+    uint64_t reused_size = 0;
+    int fd = spare_.empty() ? -1 : take_spare(dir_fd, part_name, &reused_size);
+    if (fd == -EEXIST) continue;
+    const bool reused = fd >= 0;
+    if (!reused) {
+      fd = ::openat(dir_fd, part_name.c_str(),
+                    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, options_.file_mode);
+    }
     if (fd < 0) {
       if (errno == EEXIST) continue;
       err = errno;
       break;
     }
-    const std::vector<uint8_t> header = file_header(options_.format, options_.snaplen);
+    std::vector<uint8_t> header = file_header(options_.format, options_.snaplen);
+    const uint64_t header_len = header.size();
+    // Over a reused file the header and the first end marker go in one write
+    // (within the first page: a kill cannot split it).
+    if (reused) header.insert(header.end(), kEndMarker, kEndMarker + kEndMarkerLen);
     err = ::fchmod(fd, options_.file_mode) == 0 ? 0 : errno;
     if (err == 0) err = write_all(fd, header.data(), header.size(), 0);
     if (err != 0) {
@@ -435,13 +538,88 @@ int LaneFile::open_file() {
     dir_fd_ = dir_fd;
     part_name_ = std::move(part_name);
     final_name_ = std::move(final_name);
-    file_bytes_ = header.size();
+    file_bytes_ = header_len;
+    stale_end_ = reused ? std::max<uint64_t>(reused_size, header.size()) : 0;
     has_records_ = false;
     opened_ns_ = now;
     ++next_seq_;
+    if (reused)
+      files_reused_.store(files_reused_.load(std::memory_order_relaxed) + 1,
+                          std::memory_order_relaxed);
     return 0;
   }
   ::close(dir_fd);
+  return err;
+}
+
+int LaneFile::take_spare(int dir_fd, const std::string& part_name, uint64_t* size) {
+  if (::renameat2(AT_FDCWD, spare_.c_str(), dir_fd, part_name.c_str(), RENAME_NOREPLACE) != 0) {
+    if (errno == EEXIST) return -EEXIST;
+    drop_spare();  // gone, another file system (EXDEV), no RENAME_NOREPLACE (EINVAL), ...
+    return -1;
+  }
+  spare_.clear();
+  // O_NONBLOCK: something that is not a regular file (a FIFO) must not block us.
+  const int fd = ::openat(dir_fd, part_name.c_str(), O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  struct stat st;
+  // The lease is checked after the rename: whoever opened the file before
+  // it (by its old name) is seen; a later open by the old name finds nothing.
+  // A second name (a post-rotate `ln` into an archive) would see it change.
+  if (fd >= 0 && ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 1 &&
+      sole_opener(fd)) {
+    *size = static_cast<uint64_t>(st.st_size);
+    return fd;
+  }
+  // Someone still reads it, or it has another name: delete this name (the
+  // others keep what it holds) and start afresh.
+  if (fd >= 0) ::close(fd);
+  ::unlinkat(dir_fd, part_name.c_str(), 0);
+  return -1;
+}
+
+void LaneFile::drop_spare() {
+  if (spare_.empty()) return;
+  if (::unlink(spare_.c_str()) != 0 && errno != ENOENT) {
+    spdlog::warn("lane {}: cannot delete {}: {}", options_.lane_name, spare_.string(),
+                 std::strerror(errno));
+  }
+  spare_.clear();
+}
+
+void LaneFile::cut_at_end_marker(const std::string& part_name) {
+  const fs::path path = lane_dir_ / part_name;
+  const int fd = ::open(path.c_str(), O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return;
+  struct stat st;
+  const uint64_t marker = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? find_end_marker(fd) : 0;
+  if (marker != 0) {
+    if (::ftruncate(fd, static_cast<off_t>(marker)) == 0) {
+      spdlog::warn("lane {}: {} was being written over a reused ring file when the earlier run "
+                   "stopped; cut at its end marker ({} bytes of the older file removed)",
+                   options_.lane_name, part_name, static_cast<uint64_t>(st.st_size) - marker);
+    } else {
+      spdlog::warn("lane {}: cannot cut {} at its end marker: {}", options_.lane_name, part_name,
+                   std::strerror(errno));
+    }
+  }
+  ::close(fd);
+}
+
+int LaneFile::write_records(const uint8_t* records, size_t len) {
+  const uint64_t at = file_bytes_;
+  // Beyond `at` lies at most the marker [at, at + 16): a plain write covers it.
+  if (stale_end_ <= at + kEndMarkerLen) return write_all(fd_, records, len, at);
+  if (len < kEndMarkerLen) {  // not a whole record; cannot be guarded: drop the older bytes
+    if (::ftruncate(fd_, static_cast<off_t>(at)) != 0) return errno;
+    stale_end_ = 0;
+    return write_all(fd_, records, len, at);
+  }
+  // Older bytes follow. The marker at `at` stops readers while everything but
+  // the first 16 bytes, and the next marker right behind, is written; then
+  // those 16 bytes replace it.
+  int err = write_all(fd_, records + kEndMarkerLen, len - kEndMarkerLen, kEndMarker,
+                      kEndMarkerLen, at + kEndMarkerLen);
+  if (err == 0) err = write_all(fd_, records, kEndMarkerLen, at);
   return err;
 }
 
@@ -457,20 +635,23 @@ int LaneFile::append(const uint8_t* records, size_t len) {
       complete();
     } else if (options_.rotate_bytes != 0 && has_records_ &&
                file_bytes_ + len > options_.rotate_bytes) {
-      complete();
+      complete(/*keep_spare=*/true);  // the next file may be written over the ring's oldest
     }
   }
   if (fd_ < 0) {
     if (const int err = open_file(); err != 0) return err;
   }
-  int err = write_all(fd_, records, len, file_bytes_);
+  int err = write_records(records, len);
   // A full disk with a ring: the ring's oldest file goes first, as it would
   // at the next rotation, and the write is tried again.
   while ((err == ENOSPC || err == EDQUOT) && delete_oldest_ring_file())
-    err = write_all(fd_, records, len, file_bytes_);
+    err = write_records(records, len);
   if (err != 0) {
-    // Cut back to the last whole record so the file stays readable.
-    if (::ftruncate(fd_, static_cast<off_t>(file_bytes_)) != 0) {
+    // Cut back to the last whole record so the file stays readable (this
+    // also drops a reused file's older bytes).
+    if (::ftruncate(fd_, static_cast<off_t>(file_bytes_)) == 0) {
+      stale_end_ = 0;
+    } else {
       spdlog::warn("lane {}: cannot truncate {}: {}", options_.lane_name, part_name_,
                    std::strerror(errno));
     }
@@ -500,12 +681,20 @@ void LaneFile::tick(uint64_t now_ns) {
     complete();
 }
 
-void LaneFile::complete() {
+void LaneFile::complete() { complete(/*keep_spare=*/false); }
+
+void LaneFile::complete(bool keep_spare) {
   if (fd_ < 0) return;
   Unrenamed u{dir_fd_, std::move(part_name_), std::move(final_name_)};
   const int fd = fd_;
   fd_ = -1;
   dir_fd_ = -1;
+  // A reused file: its end marker and older bytes go.
+  if (stale_end_ != 0 && ::ftruncate(fd, static_cast<off_t>(file_bytes_)) != 0) {
+    spdlog::warn("lane {}: cannot cut {} to its records: {}; readers stop at its end marker",
+                 options_.lane_name, u.part_name, std::strerror(errno));
+  }
+  stale_end_ = 0;
   struct stat st;
   const bool deleted = ::fstat(fd, &st) == 0 && st.st_nlink == 0;
   if (::close(fd) != 0) {
@@ -517,14 +706,14 @@ void LaneFile::complete() {
     ::close(u.dir_fd);
     return;
   }
-  if (!try_rename(u)) {
+  if (!try_rename(u, keep_spare)) {
     spdlog::error("lane {}: cannot rename {} in {}: {}; retrying", options_.lane_name, u.part_name,
                   lane_dir_.string(), std::strerror(u.error));
     unrenamed_.push_back(std::move(u));
   }
 }
 
-bool LaneFile::try_rename(Unrenamed& u) {
+bool LaneFile::try_rename(Unrenamed& u, bool keep_spare) {
   int rc =
       ::renameat2(u.dir_fd, u.part_name.c_str(), u.dir_fd, u.final_name.c_str(), RENAME_NOREPLACE);
   if (rc != 0 && errno == EINVAL) {  // no RENAME_NOREPLACE on this file system
@@ -557,7 +746,7 @@ bool LaneFile::try_rename(Unrenamed& u) {
                          std::memory_order_relaxed);
   if (options_.ring_files != 0) ring_.push_back(final_path);
   completed_.add(final_path, options_.post_rotate_command);
-  enforce_ring();
+  enforce_ring(keep_spare);
   return true;
 }
 
@@ -565,7 +754,7 @@ void LaneFile::retry_renames() {
   std::erase_if(unrenamed_, [this](Unrenamed& u) { return try_rename(u); });
 }
 
-void LaneFile::enforce_ring() {
+void LaneFile::enforce_ring(bool keep_spare) {
   if (options_.ring_files == 0) return;
   // Files someone else removed (disk cap, an uploader) no longer take a slot.
   std::erase_if(ring_, [this](const fs::path& p) {
@@ -573,6 +762,14 @@ void LaneFile::enforce_ring() {
     completed_.forget(p);
     return true;
   });
+  if (keep_spare && spare_.empty() && ring_.size() > options_.ring_files) {
+    // Out of the ring as if deleted; open_file writes over it or deletes it.
+    spare_ = std::move(ring_.front());
+    ring_.pop_front();
+    completed_.forget(spare_);
+    files_deleted_by_ring_.store(files_deleted_by_ring_.load(std::memory_order_relaxed) + 1,
+                                 std::memory_order_relaxed);
+  }
   while (ring_.size() > options_.ring_files) delete_oldest_ring_file();
 }
 
@@ -598,6 +795,8 @@ uint64_t LaneFile::files_completed() const {
 uint64_t LaneFile::files_deleted_by_ring() const {
   return files_deleted_by_ring_.load(std::memory_order_relaxed);
 }
+
+uint64_t LaneFile::files_reused() const { return files_reused_.load(std::memory_order_relaxed); }
 
 const LaneFileOptions& LaneFile::options() const { return options_; }
 

@@ -23,6 +23,7 @@
 #include <fstream>
 #include <map>
 #include <regex>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -1207,6 +1208,164 @@ TEST_F(PcapFileTest, WriterThreadsShareOneCompletedFiles) {
   }
   // Each lane's ring forgot what it deleted; exactly the kept files remain.
   EXPECT_EQ(completed.enforce_disk_cap(), uint64_t(kThreads) * 3);
+}
+
+// ---------------------------------------------------------------------------
+// Reusing ring files (see "Reusing ring files" in pcap_file.h)
+
+ino_t inode_of(const fs::path& p) {
+  struct stat st;
+  return lstat(p.c_str(), &st) == 0 ? st.st_ino : 0;
+}
+
+// Checks that tshark's lines for `file` are records with consecutive ids (mod
+// 2^16) as make_block writes them, each exactly as written. Returns how many.
+size_t expect_consecutive_records(PcapFormat format, uint32_t snaplen, const std::string& out,
+                                  const std::string& what) {
+  const auto got = lines(out);
+  if (got.empty()) return 0;
+  // The first line's source MAC ends in the id.
+  const std::string& first = got[0];
+  const unsigned id0 = unsigned(std::stoul(first.substr(first.size() - 5, 2), nullptr, 16) << 8 |
+                                std::stoul(first.substr(first.size() - 2), nullptr, 16));
+  for (size_t i = 0; i < got.size(); ++i) {
+    const Block b = make_block(format, snaplen, 1, uint16_t(id0 + i));
+    EXPECT_EQ(got[i], expected_line(format, b.packets[0])) << what << ", record " << i;
+    if (got[i] != expected_line(format, b.packets[0])) break;
+  }
+  return got.size();
+}
+
+TEST_P(PcapFileFormatTest, SizeRotationWritesOverTheRingsOldestFile) {
+  const PcapFormat format = GetParam();
+  CompletedFiles completed(out_, 0);
+  LaneFileOptions o = opts("lane", format);
+  o.rotate_bytes = 32 * 1024;
+  o.ring_files = 2;
+  LaneFile lane(out_, o, completed);
+  std::set<ino_t> inodes;
+  uint16_t next_id = 0;
+  for (int i = 0; i < 24; ++i) {
+    // Blocks of varying size, so a reused file is sometimes longer and
+    // sometimes shorter than what is written over it.
+    const Block b = make_block_bytes(format, 128, 5000 + size_t(i % 7) * 3000, next_id);
+    next_id = uint16_t(next_id + b.packets.size());
+    ASSERT_EQ(lane.append(b.bytes.data(), b.bytes.size()), 0);
+    for (const std::string& name : list(out_ / "lane")) inodes.insert(inode_of(out_ / "lane" / name));
+    const auto part = with_suffix(list(out_ / "lane"), ".part");
+    ASSERT_EQ(part.size(), 1u);
+    if (i % 4 != 3) continue;  // tshark takes a while
+    // What a reader of the open file sees: whole records, the last ones
+    // written, never an older file's records (tshark stops at the marker).
+    const RunResult t = tshark(out_ / "lane" / part[0]);
+    const size_t n = expect_consecutive_records(format, 128, t.out, part[0]);
+    EXPECT_GT(n, 0u) << part[0];
+    const auto got = lines(t.out);
+    EXPECT_EQ(got.back(), expected_line(format, b.packets.back())) << part[0] << " after append " << i;
+  }
+  lane.complete();
+  EXPECT_GT(lane.files_reused(), 5u);
+  EXPECT_EQ(lane.files_deleted_by_ring(), lane.files_completed() - 2);
+  // Three files (two kept, one open) take turns: no new inode after the third.
+  EXPECT_EQ(inodes.size(), 3u);
+  const auto names = list(out_ / "lane");
+  ASSERT_EQ(names.size(), 2u);
+  for (const std::string& name : names) {
+    const fs::path file = out_ / "lane" / name;
+    const CapInfo c = capinfos(file);
+    EXPECT_EQ(c.status, 0) << name;
+    const RunResult t = tshark(file);
+    EXPECT_EQ(t.status, 0) << name;
+    EXPECT_EQ(expect_consecutive_records(format, 128, t.out, name), c.packets) << name;
+  }
+}
+
+TEST_F(PcapFileTest, RingFileSomeoneHasOpenOrLinkedIsDeletedNotWrittenOver) {
+  CompletedFiles completed(out_, 0);
+  LaneFileOptions o = opts("lane");
+  o.rotate_bytes = 20 * 1024;
+  o.ring_files = 1;
+  LaneFile lane(out_, o, completed);
+  const Block b = make_block_bytes(PcapFormat::pcap_usec, 128, 16 * 1024);
+  // Two completed files, then one more each time.
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(lane.append(b.bytes.data(), b.bytes.size()), 0);
+  const uint64_t reused = lane.files_reused();
+  auto done = with_suffix(list(out_ / "lane"), ".pcap");
+  ASSERT_EQ(done.size(), 1u);
+  const fs::path oldest = out_ / "lane" / done[0];
+  const std::string content = read_file(oldest);
+  const int reader = open(oldest.c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(reader, 0);
+  ASSERT_EQ(lane.append(b.bytes.data(), b.bytes.size()), 0);  // rotates: the oldest goes
+  EXPECT_FALSE(fs::exists(oldest));
+  EXPECT_EQ(lane.files_reused(), reused) << "a file someone reads was written over";
+  std::string still(content.size() + 1, '\0');
+  EXPECT_EQ(pread(reader, still.data(), still.size(), 0), ssize_t(content.size()));
+  still.resize(content.size());
+  EXPECT_TRUE(still == content) << "the reader's file changed";
+  close(reader);
+  ASSERT_EQ(lane.append(b.bytes.data(), b.bytes.size()), 0);  // nobody reads the next oldest
+  EXPECT_EQ(lane.files_reused(), reused + 1);
+  // A file with a second name (a post-rotate `ln` into an archive) is not
+  // written over either: the other name keeps it.
+  done = with_suffix(list(out_ / "lane"), ".pcap");
+  ASSERT_EQ(done.size(), 1u);
+  const std::string kept = read_file(out_ / "lane" / done[0]);
+  ASSERT_EQ(link((out_ / "lane" / done[0]).c_str(), (dir_ / "archived").c_str()), 0);
+  ASSERT_EQ(lane.append(b.bytes.data(), b.bytes.size()), 0);
+  EXPECT_EQ(lane.files_reused(), reused + 1);
+  EXPECT_FALSE(fs::exists(out_ / "lane" / done[0]));
+  EXPECT_TRUE(read_file(dir_ / "archived") == kept);
+}
+
+TEST_P(PcapFileFormatTest, KilledWhileWritingOverARingFileLeavesWholeRecordsAndARestartCutsTheRest) {
+  const PcapFormat format = GetParam();
+  LaneFileOptions o = opts("lane", format);
+  o.rotate_bytes = 256 * 1024;
+  o.ring_files = 2;
+  int cut = 0;
+  for (int round = 0; round < 4; ++round) {
+    const fs::path out = dir_ / ("round" + std::to_string(round));
+    fs::create_directories(out);
+    const pid_t child = fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {  // writes until killed
+      CompletedFiles completed(out, 0);
+      LaneFile lane(out, o, completed);
+      for (uint16_t id = 0;;) {
+        const Block b = make_block_bytes(format, 128, 12000 + size_t(id % 5) * 4000, id);
+        id = uint16_t(id + b.packets.size());
+        if (lane.append(b.bytes.data(), b.bytes.size()) != 0) _exit(1);
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(40 + round * 31));
+    kill(child, SIGKILL);
+    int status = 0;
+    waitpid(child, &status, 0);
+    ASSERT_TRUE(WIFSIGNALED(status)) << "the writer stopped by itself: " << status;
+    const auto part = with_suffix(list(out / "lane"), ".part");
+    ASSERT_LE(part.size(), 1u);
+    if (part.empty()) continue;  // killed between completing a file and opening the next
+    const fs::path file = out / "lane" / part[0];
+    const uint64_t size_before = fs::file_size(file);
+    const std::string before = tshark(file).out;
+    expect_consecutive_records(format, 128, before, "killed " + part[0]);
+    {
+      // A restart: the first append scans the lane directory.
+      CompletedFiles completed(out, 0);
+      LaneFile lane(out, o, completed);
+      const Block b = make_block(format, 128, 3);
+      ASSERT_EQ(lane.append(b.bytes.data(), b.bytes.size()), 0);
+    }
+    cut += fs::file_size(file) < size_before;
+    const RunResult after = tshark(file);
+    EXPECT_EQ(after.out, before) << part[0] << ": the cut removed or added records";
+    if (after.status != 0) {  // only a record the kill cut short may remain
+      const RunResult why = run("tshark -r " + quote(file) + " 2>&1 >/dev/null");
+      EXPECT_NE(why.out.find("cut short in the middle of a packet"), std::string::npos) << why.out;
+    }
+  }
+  EXPECT_GT(cut, 0) << "no kill came while a ring file was written over";
 }
 
 }  // namespace
