@@ -80,10 +80,11 @@ std::pair<std::string, std::string> mount_of(const std::string& dir) {
   return found;
 }
 
-// On tmpfs with 4 KiB pages the kernel's page allocation (each write) and
-// freeing (each ring deletion) take most of a writer thread's time: on the
-// machine of README "Performance", ~1 GB/s per writer at a full core, where
-// huge=within_size wrote 1.2 GB/s at 60% of one. Said once, at start.
+// On tmpfs with 4 KiB pages the kernel's page allocation (each write into a
+// new file) takes most of a writer thread's time: on the machine of README
+// "Performance", ~1 GB/s per writer at a full core, where huge=within_size or
+// a ring whose files are written over wrote 1.2 GB/s at 40-50% of one. Said
+// once, at start.
 void hint_tmpfs_pages(const std::string& dir) {
   const auto [type, options] = mount_of(dir);
   if (type != "tmpfs") return;
@@ -92,7 +93,8 @@ void hint_tmpfs_pages(const std::string& dir) {
   if (!huge)
     spdlog::info(
         "{} is on tmpfs with 4 KiB pages: at high rates the kernel's page allocation limits each "
-        "writer thread (~1 GB/s); mounting it with huge=within_size lets a writer do more",
+        "writer thread (~1 GB/s) unless a ring (--ring) has it write over its oldest files; "
+        "mounting it with huge=within_size lets a writer do more",
         dir);
 }
 
