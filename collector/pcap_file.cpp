@@ -470,6 +470,12 @@ void LaneFile::scan_earlier_files() {
   std::sort(earlier.begin(), earlier.end());
   if (options_.ring_files != 0) ring_.assign(earlier.begin(), earlier.end());
   for (const std::string& part : parts) cut_at_end_marker(part);
+  // A ring file being taken for reuse when an earlier run was killed: no
+  // longer a capture (its header may be new, its records are not).
+  const fs::path hidden = lane_dir_ / ("." + options_.lane_name + ".reuse");
+  if (::unlink(hidden.c_str()) == 0)
+    spdlog::warn("lane {}: deleted {}, a ring file an earlier run was about to write over",
+                 options_.lane_name, hidden.string());
   if (!parts.empty()) {
     std::sort(parts.begin(), parts.end());
     spdlog::warn(
@@ -508,7 +514,7 @@ int LaneFile::open_new_file(int dir_fd) {
       err = errno;
       break;
     }
-    uint64_t reused_size = 0;
+    uint64_t reused_size = 0;  // a reused file has its header and an end marker already
     int fd = spare_.empty() ? -1 : take_spare(dir_fd, part_name, &reused_size);
     if (fd == -EEXIST) continue;
     const bool reused = fd >= 0;
@@ -521,13 +527,9 @@ int LaneFile::open_new_file(int dir_fd) {
       err = errno;
       break;
     }
-    std::vector<uint8_t> header = file_header(options_.format, options_.snaplen);
-    const uint64_t header_len = header.size();
-    // Over a reused file the header and the first end marker go in one write
-    // (within the first page: a kill cannot split it).
-    if (reused) header.insert(header.end(), kEndMarker, kEndMarker + kEndMarkerLen);
+    const std::vector<uint8_t> header = file_header(options_.format, options_.snaplen);
     err = ::fchmod(fd, options_.file_mode) == 0 ? 0 : errno;
-    if (err == 0) err = write_all(fd, header.data(), header.size(), 0);
+    if (err == 0 && !reused) err = write_all(fd, header.data(), header.size(), 0);
     if (err != 0) {
       // Nothing worth keeping; the seq is free again for the next try.
       ::close(fd);
@@ -538,8 +540,8 @@ int LaneFile::open_new_file(int dir_fd) {
     dir_fd_ = dir_fd;
     part_name_ = std::move(part_name);
     final_name_ = std::move(final_name);
-    file_bytes_ = header_len;
-    stale_end_ = reused ? std::max<uint64_t>(reused_size, header.size()) : 0;
+    file_bytes_ = header.size();
+    stale_end_ = reused_size;
     has_records_ = false;
     opened_ns_ = now;
     ++next_seq_;
@@ -553,28 +555,40 @@ int LaneFile::open_new_file(int dir_fd) {
 }
 
 int LaneFile::take_spare(int dir_fd, const std::string& part_name, uint64_t* size) {
-  if (::renameat2(AT_FDCWD, spare_.c_str(), dir_fd, part_name.c_str(), RENAME_NOREPLACE) != 0) {
-    if (errno == EEXIST) return -EEXIST;
+  // The spare is made unreadable under a hidden name first: a kill at any
+  // point leaves either that name (deleted at the next start) or the .part
+  // with the new header and an end marker, never an older capture under a
+  // new name.
+  const std::string hidden = "." + options_.lane_name + ".reuse";
+  if (::renameat2(AT_FDCWD, spare_.c_str(), dir_fd, hidden.c_str(), RENAME_NOREPLACE) != 0) {
+    if (errno == EEXIST) ::unlinkat(dir_fd, hidden.c_str(), 0);  // a kill's leftover
     drop_spare();  // gone, another file system (EXDEV), no RENAME_NOREPLACE (EINVAL), ...
     return -1;
   }
   spare_.clear();
   // O_NONBLOCK: something that is not a regular file (a FIFO) must not block us.
-  const int fd = ::openat(dir_fd, part_name.c_str(), O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  int fd = ::openat(dir_fd, hidden.c_str(), O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
   struct stat st;
-  // The lease is checked after the rename: whoever opened the file before
-  // it (by its old name) is seen; a later open by the old name finds nothing.
-  // A second name (a post-rotate `ln` into an archive) would see it change.
-  if (fd >= 0 && ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 1 &&
-      sole_opener(fd)) {
-    *size = static_cast<uint64_t>(st.st_size);
+  // The lease is checked after the rename: whoever opened the file by its
+  // old name is seen, a later open by that name finds nothing. A second name
+  // (a post-rotate `ln` into an archive) would see the file change.
+  const bool ours = fd >= 0 && ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+                    st.st_nlink == 1 && sole_opener(fd);
+  // Over the old header: the new one and an end marker, in one write within
+  // the first page (a kill cannot split it).
+  std::vector<uint8_t> header = file_header(options_.format, options_.snaplen);
+  header.insert(header.end(), kEndMarker, kEndMarker + kEndMarkerLen);
+  if (ours && write_all(fd, header.data(), header.size(), 0) == 0 &&
+      ::renameat2(dir_fd, hidden.c_str(), dir_fd, part_name.c_str(), RENAME_NOREPLACE) == 0) {
+    *size = std::max<uint64_t>(static_cast<uint64_t>(st.st_size), header.size());
     return fd;
   }
-  // Someone still reads it, or it has another name: delete this name (the
-  // others keep what it holds) and start afresh.
+  const bool taken = errno == EEXIST;  // part_name exists: the caller tries the next seq
+  // Otherwise someone still reads it, or it has another name: delete this
+  // name (the others keep what it holds) and start afresh.
   if (fd >= 0) ::close(fd);
-  ::unlinkat(dir_fd, part_name.c_str(), 0);
-  return -1;
+  ::unlinkat(dir_fd, hidden.c_str(), 0);
+  return ours && taken ? -EEXIST : -1;
 }
 
 void LaneFile::drop_spare() {

@@ -1318,6 +1318,17 @@ TEST_F(PcapFileTest, RingFileSomeoneHasOpenOrLinkedIsDeletedNotWrittenOver) {
   EXPECT_TRUE(read_file(dir_ / "archived") == kept);
 }
 
+TEST_F(PcapFileTest, RingFileAKillLeftHiddenForReuseIsDeletedAtStart) {
+  fs::create_directories(out_ / "lane");
+  write_file(out_ / "lane" / ".lane.reuse", "an older capture");
+  CompletedFiles completed(out_, 0);
+  LaneFile lane(out_, opts("lane"), completed);
+  const Block b = make_block(PcapFormat::pcap_usec, 128, 3);
+  ASSERT_EQ(lane.append(b.bytes.data(), b.bytes.size()), 0);
+  EXPECT_FALSE(fs::exists(out_ / "lane" / ".lane.reuse"));
+  EXPECT_EQ(list(out_ / "lane").size(), 1u);
+}
+
 TEST_P(PcapFileFormatTest, KilledWhileWritingOverARingFileLeavesWholeRecordsAndARestartCutsTheRest) {
   const PcapFormat format = GetParam();
   LaneFileOptions o = opts("lane", format);
@@ -1358,6 +1369,7 @@ TEST_P(PcapFileFormatTest, KilledWhileWritingOverARingFileLeavesWholeRecordsAndA
       ASSERT_EQ(lane.append(b.bytes.data(), b.bytes.size()), 0);
     }
     cut += fs::file_size(file) < size_before;
+    EXPECT_FALSE(fs::exists(out / "lane" / ".lane.reuse"));
     const RunResult after = tshark(file);
     EXPECT_EQ(after.out, before) << part[0] << ": the cut removed or added records";
     if (after.status != 0) {  // only a record the kill cut short may remain
