@@ -3,7 +3,7 @@
 read-only, a post-rotate command that never exits, SIGTERM under load.
 
 Usage: test_faults.py /path/to/vxcollector [scenario ...]   (env VXC_SOURCE_ROOT = source tree)
-Scenarios: kill, removed, lane-blocked, readonly, post-rotate, sigterm (default: all).
+Scenarios: kill, kill-ring, removed, lane-blocked, readonly, post-rotate, sigterm (default: all).
 Needs root (mounts).
 
 The feed is live: without --read-pcap, EAL's net_pcap replays the generated feed
@@ -19,6 +19,13 @@ received = written + filtered + exception + fragments_merged + drops + buffered.
                reads every whole record and only warns "cut short in the middle of a
                packet", exit 2); files of earlier runs never change (sha256) and
                every run continues the lane's sequence.
+  kill-ring:   the same with a ring (--rotate-mb 1 --ring 2), where each new file is
+               written over the ring's oldest: a .part holds whole records, then
+               either nothing, one cut record, or an end marker (16 bytes 0xff) and
+               the older file's bytes (tshark reads the whole records and stops with
+               "appears to be damaged or corrupt"); the restart cuts each such .part
+               at its marker (then tshark reads the same records cleanly) and
+               deletes any .<lane>.reuse a kill left.
   removed:     a lane directory removed (recreated at once, nothing dropped), then the
                whole output directory: write_error drops, one error line, /healthz
                503; when the directory is back, writing resumes by itself.
@@ -55,7 +62,7 @@ SIGTERM_BOUND_S = 10  # drain + HTTP stop (civetweb polls every 2 s) + completin
 POST_ROTATE_WAIT_S = 5  # CompletedFiles::kPostRotateExitWait
 THREE_LANES = ["--unknown-vni", "drop", "--lane", "name=web,vni=42", "--lane", "name=five,vni=5",
                "--lane", "name=qinq,vni=4242"]
-STATS = {"faults": 0, "kills_cut_record": 0}
+STATS = {"faults": 0, "kills_cut_record": 0, "kills_end_marker": 0}
 
 
 # ---- helpers ---------------------------------------------------------------------
@@ -149,6 +156,24 @@ def whole_records(path):
         off += 16 + incl
         n += 1
     return n, len(data) - off
+
+
+def records_to_marker(path):
+    """(whole records, offset of an end marker right after them or None, bytes after them)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    if len(data) < 24 or data[:4] not in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1"):
+        return None, None, len(data)
+    off, n = 24, 0
+    while off + 16 <= len(data):
+        if data[off:off + 16] == b"\xff" * 16:
+            return n, off, len(data) - off
+        incl = int.from_bytes(data[off + 8:off + 12], "little")
+        if off + 16 + incl > len(data):
+            break
+        off += 16 + incl
+        n += 1
+    return n, None, len(data) - off
 
 
 def tshark_count(path):
@@ -324,6 +349,85 @@ def scenario_kill(F, binary, work, feed):
         if noted:
             print("  log: " + noted[0][:300])
         print("  kills that cut a record in a .part: %d of %d" % (STATS["kills_cut_record"], KILLS))
+    finally:
+        forget_runtime_dir(prefix)
+        unmount_all(mnt)
+
+
+# ---- 1b. SIGKILL and restart with a ring (files written over) -------------------
+
+def scenario_kill_ring(F, binary, work, feed):
+    print("\n== kill-ring: SIGKILL while writing over ring files, %d times, then a restart" % KILLS)
+    mnt = os.path.join(work, "kill-ring-tmpfs")
+    if not mount_tmpfs(F, mnt, "1g"):
+        return
+    out = os.path.join(mnt, "out")
+    os.makedirs(out)
+    prefix = "vxc-faults-killring-%d" % os.getpid()
+    ring = ["--snaplen", "65535", "--rotate-mb", "1", "--ring", "2"]
+    rng = random.Random(6081)
+    marked = {}  # .part -> whole records before its end marker
+    cut_logged = 0  # "cut at its end marker" lines: each run cuts the .part files of the runs before
+    try:
+        for k in range(KILLS):
+            label = "kill-ring%d" % (k + 1)
+            live = Live(binary, out, THREE_LANES + ring + live_eal(feed, prefix), work, label)
+            # 40 MB over 3 lanes: each lane's ring of 2 x 1 MB filled many times over.
+            m = live.wait(lambda m: value(m, "vxcollector_lane_written_bytes_total") > 40e6, 60)
+            time.sleep(rng.uniform(0, 0.3))
+            live.proc.kill()
+            live.proc.wait()
+            run = live.stop(None)
+            forget_runtime_dir(prefix)
+            cut_logged += sum("cut at its end marker" in l for l in run.stderr.splitlines())
+            if not F.check(m is not None, label + ": files being written when killed", "" if m else run.stderr[-1500:]):
+                return
+            parts = [f for f in capture_files(out) if f.endswith(".part") and f not in marked]
+            new_parts = [f for f in parts if seq_of(f) is not None]
+            for p in new_parts:
+                whole, marker, tail = records_to_marker(p)
+                rc, frames, err = tshark_count(p)
+                name = os.path.basename(p)
+                if whole is None:
+                    F.check(os.path.getsize(p) < 24, "%s: %s: killed before its header was whole" % (label, name))
+                elif marker is not None:
+                    STATS["kills_end_marker"] += 1
+                    marked[p] = whole
+                    F.check(frames == whole and rc == 2 and "appears to be damaged or corrupt" in err,
+                            "%s: %s: %d whole records, then an end marker and %d older bytes: tshark reads the "
+                            "records and stops at the marker" % (label, name, whole, tail - 16),
+                            "rc %d, %d frames, %r" % (rc, frames, err))
+                elif tail == 0:
+                    F.check(rc == 0 and frames == whole and not err,
+                            "%s: %s: %d whole records, tshark reads them all" % (label, name, whole),
+                            "rc %d, %d frames, %r" % (rc, frames, err))
+                else:
+                    F.check(frames == whole and rc == 2 and err.endswith("cut short in the middle of a packet."),
+                            "%s: %s: %d whole records and one cut: only the truncation warning" % (label, name, whole),
+                            "rc %d, %d frames, %r" % (rc, frames, err))
+            check_completed(F, [f for f in capture_files(out) if not f.endswith(".part")], label)
+            STATS["faults"] += 1
+        F.check(STATS["kills_end_marker"] > 0, "kill-ring: some kill came while a ring file was written over "
+                "(%d .part files with an end marker)" % STATS["kills_end_marker"])
+
+        # The restart: a replay with the same ring into the same directory.
+        run = vxc.run_collector(binary, feed, out, *(THREE_LANES + ring))
+        if not check_summary(F, run, "kill-ring restart"):
+            return
+        for p, whole in sorted(marked.items()):
+            name = os.path.basename(p)
+            after, marker, tail = records_to_marker(p)
+            rc, frames, err = tshark_count(p)
+            F.check(after == whole and marker is None and tail == 0 and rc == 0 and frames == whole and not err,
+                    "kill-ring restart: %s cut at its end marker: %d records, tshark reads them without a warning" %
+                    (name, whole), "records %s, marker %s, tail %d, rc %d, %d frames, %r" %
+                    (after, marker, tail, rc, frames, err))
+        cut_logged += sum("cut at its end marker" in l for l in run.stderr.splitlines())
+        F.equal(cut_logged, len(marked), "kill-ring: each .part with an end marker was cut by the next run, "
+                "which logged it")
+        hidden = glob.glob(os.path.join(out, "*", ".*.reuse"))
+        F.check(not hidden, "kill-ring restart: no .<lane>.reuse left", str(hidden))
+        check_completed(F, [f for f in capture_files(out) if not f.endswith(".part")], "kill-ring restart")
     finally:
         forget_runtime_dir(prefix)
         unmount_all(mnt)
@@ -631,6 +735,7 @@ def scenario_sigterm(F, binary, work, feed):
 
 SCENARIOS = {
     "kill": scenario_kill,
+    "kill-ring": scenario_kill_ring,
     "removed": scenario_removed,
     "lane-blocked": scenario_lane_blocked,
     "readonly": scenario_readonly,
@@ -662,8 +767,8 @@ def main():
             traceback.print_exc()
             F.check(False, "scenario %s raised %s: %s" % (name, type(e).__name__, e))
         print("  (%.1fs)" % (time.monotonic() - t))
-    print("\nfaults survived: %d; kills that cut a record: %d; total %.1fs" %
-          (STATS["faults"], STATS["kills_cut_record"], time.monotonic() - t0))
+    print("\nfaults survived: %d; kills that cut a record: %d; that left an end marker: %d; total %.1fs" %
+          (STATS["faults"], STATS["kills_cut_record"], STATS["kills_end_marker"], time.monotonic() - t0))
     vxc.cleanup(work, not F.failed)
     return F.finish()
 

@@ -1259,7 +1259,7 @@ TEST_P(PcapFileFormatTest, SizeRotationWritesOverTheRingsOldestFile) {
     // written, never an older file's records (tshark stops at the marker).
     const RunResult t = tshark(out_ / "lane" / part[0]);
     const size_t n = expect_consecutive_records(format, 128, t.out, part[0]);
-    EXPECT_GT(n, 0u) << part[0];
+    ASSERT_GT(n, 0u) << part[0];
     const auto got = lines(t.out);
     EXPECT_EQ(got.back(), expected_line(format, b.packets.back())) << part[0] << " after append " << i;
   }
