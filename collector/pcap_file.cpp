@@ -173,7 +173,8 @@ int write_all(int fd, const uint8_t* a, size_t a_len, const uint8_t* b, size_t b
     }
     if (n == 0) return EIO;
     const size_t done = static_cast<size_t>(n);
-    if (done >= a_len) return write_all(fd, b + (done - a_len), b_len - (done - a_len), offset + done);
+    if (done >= a_len)
+      return write_all(fd, b + (done - a_len), b_len - (done - a_len), offset + done);
     a += done;
     a_len -= done;
     offset += done;
@@ -519,8 +520,8 @@ int LaneFile::open_new_file(int dir_fd) {
     if (fd == -EEXIST) continue;
     const bool reused = fd >= 0;
     if (!reused) {
-      fd = ::openat(dir_fd, part_name.c_str(),
-                    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, options_.file_mode);
+      fd = ::openat(dir_fd, part_name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                    options_.file_mode);
     }
     if (fd < 0) {
       if (errno == EEXIST) continue;
@@ -572,8 +573,8 @@ int LaneFile::take_spare(int dir_fd, const std::string& part_name, uint64_t* siz
   // The lease is checked after the rename: whoever opened the file by its
   // old name is seen, a later open by that name finds nothing. A second name
   // (a post-rotate `ln` into an archive) would see the file change.
-  const bool ours = fd >= 0 && ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
-                    st.st_nlink == 1 && sole_opener(fd);
+  const bool ours = fd >= 0 && ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 1 &&
+                    sole_opener(fd);
   // Over the old header: the new one and an end marker, in one write within
   // the first page (a kill cannot split it).
   std::vector<uint8_t> header = file_header(options_.format, options_.snaplen);
@@ -608,9 +609,10 @@ void LaneFile::cut_at_end_marker(const std::string& part_name) {
   const uint64_t marker = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? find_end_marker(fd) : 0;
   if (marker != 0) {
     if (::ftruncate(fd, static_cast<off_t>(marker)) == 0) {
-      spdlog::warn("lane {}: {} was being written over a reused ring file when the earlier run "
-                   "stopped; cut at its end marker ({} bytes of the older file removed)",
-                   options_.lane_name, part_name, static_cast<uint64_t>(st.st_size) - marker);
+      spdlog::warn(
+          "lane {}: {} was being written over a reused ring file when the earlier run "
+          "stopped; cut at its end marker ({} bytes of the older file removed)",
+          options_.lane_name, part_name, static_cast<uint64_t>(st.st_size) - marker);
     } else {
       spdlog::warn("lane {}: cannot cut {} at its end marker: {}", options_.lane_name, part_name,
                    std::strerror(errno));
@@ -631,8 +633,8 @@ int LaneFile::write_records(const uint8_t* records, size_t len) {
   // Older bytes follow. The marker at `at` stops readers while everything but
   // the first 16 bytes, and the next marker right behind, is written; then
   // those 16 bytes replace it.
-  int err = write_all(fd_, records + kEndMarkerLen, len - kEndMarkerLen, kEndMarker,
-                      kEndMarkerLen, at + kEndMarkerLen);
+  int err = write_all(fd_, records + kEndMarkerLen, len - kEndMarkerLen, kEndMarker, kEndMarkerLen,
+                      at + kEndMarkerLen);
   if (err == 0) err = write_all(fd_, records, kEndMarkerLen, at);
   return err;
 }

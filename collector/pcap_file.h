@@ -41,9 +41,10 @@
 // sole_opener in the .cpp); otherwise it is deleted. It is first renamed to
 // "<lane dir>/.<lane>.reuse", given the new header and an end marker, then
 // renamed to the next .part name (a kill in between leaves the hidden name,
-// deleted at the next start). On a tmpfs this keeps its pages: allocating and freeing them was
-// most of a writer's time (~1.1 GB/s fresh vs ~3.3 GB/s reused on the
-// machine of README "Performance"). While older bytes follow what is written,
+// deleted at the next start). On a tmpfs this keeps its pages: allocating
+// and freeing them was most of a writer's time (~1.1 GB/s fresh vs ~3.3 GB/s
+// reused on the machine of README "Performance"). While older bytes follow
+// what is written,
 // every write keeps a 16-byte end marker (all 0xff: an impossible pcap record
 // length or pcapng block length) right behind the last whole record, and the
 // first 16 bytes of a write go in last, over the previous marker: at every
@@ -153,7 +154,7 @@ class LaneFile {
   // Completes the open file now (SIGHUP, shutdown). No-op when none is open.
   void complete();
 
-  uint64_t files_completed() const;  // by this LaneFile since construction
+  uint64_t files_completed() const;        // by this LaneFile since construction
   uint64_t files_deleted_by_ring() const;  // reused ring files included
   uint64_t files_reused() const;           // ring files written over instead of deleted
   size_t renames_pending() const { return unrenamed_.size(); }  // owning thread only

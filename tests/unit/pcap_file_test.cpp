@@ -825,7 +825,8 @@ TEST_F(PcapFileTest, FullDiskWithARingDeletesTheRingsOldestFileAndWritesOn) {
   LaneFile lane(mnt / "out", o, completed);
   const Block b = make_block_bytes(PcapFormat::pcap_usec, 128, 64 * 1024);
   // 1 MiB of tmpfs holds about 4 files of 200 KiB: keep writing well past that.
-  for (int i = 0; i < 60; ++i) ASSERT_EQ(lane.append(b.bytes.data(), b.bytes.size()), 0) << "append " << i;
+  for (int i = 0; i < 60; ++i)
+    ASSERT_EQ(lane.append(b.bytes.data(), b.bytes.size()), 0) << "append " << i;
   lane.complete();
   EXPECT_GT(lane.files_deleted_by_ring(), 0u);
   const auto names = list(mnt / "out" / "lane");
@@ -1251,7 +1252,8 @@ TEST_P(PcapFileFormatTest, SizeRotationWritesOverTheRingsOldestFile) {
     const Block b = make_block_bytes(format, 128, 5000 + size_t(i % 7) * 3000, next_id);
     next_id = uint16_t(next_id + b.packets.size());
     ASSERT_EQ(lane.append(b.bytes.data(), b.bytes.size()), 0);
-    for (const std::string& name : list(out_ / "lane")) inodes.insert(inode_of(out_ / "lane" / name));
+    for (const std::string& name : list(out_ / "lane"))
+      inodes.insert(inode_of(out_ / "lane" / name));
     const auto part = with_suffix(list(out_ / "lane"), ".part");
     ASSERT_EQ(part.size(), 1u);
     if (i % 4 != 3) continue;  // tshark takes a while
@@ -1261,7 +1263,8 @@ TEST_P(PcapFileFormatTest, SizeRotationWritesOverTheRingsOldestFile) {
     const size_t n = expect_consecutive_records(format, 128, t.out, part[0]);
     ASSERT_GT(n, 0u) << part[0];
     const auto got = lines(t.out);
-    EXPECT_EQ(got.back(), expected_line(format, b.packets.back())) << part[0] << " after append " << i;
+    EXPECT_EQ(got.back(), expected_line(format, b.packets.back()))
+        << part[0] << " after append " << i;
   }
   lane.complete();
   EXPECT_GT(lane.files_reused(), 5u);
@@ -1329,7 +1332,8 @@ TEST_F(PcapFileTest, RingFileAKillLeftHiddenForReuseIsDeletedAtStart) {
   EXPECT_EQ(list(out_ / "lane").size(), 1u);
 }
 
-TEST_P(PcapFileFormatTest, KilledWhileWritingOverARingFileLeavesWholeRecordsAndARestartCutsTheRest) {
+TEST_P(PcapFileFormatTest,
+       KilledWhileWritingOverARingFileLeavesWholeRecordsAndARestartCutsTheRest) {
   const PcapFormat format = GetParam();
   LaneFileOptions o = opts("lane", format);
   o.rotate_bytes = 256 * 1024;
