@@ -473,7 +473,7 @@ void LaneFile::scan_earlier_files() {
   for (const std::string& part : parts) cut_at_end_marker(part);
   // A ring file being taken for reuse when an earlier run was killed: no
   // longer a capture (its header may be new, its records are not).
-  const fs::path hidden = lane_dir_ / ("." + options_.lane_name + ".reuse");
+  const fs::path hidden = lane_dir_ / reuse_name();
   if (::unlink(hidden.c_str()) == 0)
     spdlog::warn("lane {}: deleted {}, a ring file an earlier run was about to write over",
                  options_.lane_name, hidden.string());
@@ -560,7 +560,7 @@ int LaneFile::take_spare(int dir_fd, const std::string& part_name, uint64_t* siz
   // point leaves either that name (deleted at the next start) or the .part
   // with the new header and an end marker, never an older capture under a
   // new name.
-  const std::string hidden = "." + options_.lane_name + ".reuse";
+  const std::string hidden = reuse_name();
   if (::renameat2(AT_FDCWD, spare_.c_str(), dir_fd, hidden.c_str(), RENAME_NOREPLACE) != 0) {
     if (errno == EEXIST) ::unlinkat(dir_fd, hidden.c_str(), 0);  // a kill's leftover
     drop_spare();  // gone, another file system (EXDEV), no RENAME_NOREPLACE (EINVAL), ...

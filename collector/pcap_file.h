@@ -177,6 +177,8 @@ class LaneFile {
   // when part_name is taken (then it is deleted too).
   int take_spare(int dir_fd, const std::string& part_name, uint64_t* size);
   void drop_spare();  // deletes spare_, if any
+  // The spare's name in the lane directory on its way to the next .part.
+  std::string reuse_name() const { return "." + options_.lane_name + ".reuse"; }
   // Writes records at file_bytes_, guarded by an end marker while older bytes follow.
   int write_records(const uint8_t* records, size_t len);
   int open_lane_dir();  // returns a directory fd or -errno

@@ -142,22 +142,6 @@ def seq_of(path):
     return int(m.group(1)) if m else None
 
 
-def whole_records(path):
-    """(whole records, bytes after the last whole record) of a classic pcap file."""
-    with open(path, "rb") as f:
-        data = f.read()
-    if len(data) < 24 or data[:4] not in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1"):
-        return None, len(data)
-    off, n = 24, 0
-    while off + 16 <= len(data):
-        incl = int.from_bytes(data[off + 8:off + 12], "little")
-        if off + 16 + incl > len(data):
-            break
-        off += 16 + incl
-        n += 1
-    return n, len(data) - off
-
-
 def records_to_marker(path):
     """(whole records, offset of an end marker right after them or None, bytes after them)."""
     with open(path, "rb") as f:
@@ -176,12 +160,47 @@ def records_to_marker(path):
     return n, None, len(data) - off
 
 
+def whole_records(path):
+    """(whole records, bytes after the last whole record) of a classic pcap file."""
+    whole, _, tail = records_to_marker(path)
+    return whole, tail
+
+
 def tshark_count(path):
     """(returncode, frames tshark reads, its stderr without the root notice)."""
     p = subprocess.run(["tshark", "-r", path, "-T", "fields", "-e", "frame.number"], capture_output=True, text=True)
     err = "\n".join(l for l in p.stderr.splitlines() if l.strip() and "Running as user" not in l
                     and "could be dangerous" not in l)
     return p.returncode, len([l for l in p.stdout.splitlines() if l.strip()]), err
+
+
+def check_killed_part(F, label, path, ring):
+    """Checks the .part a kill left (see the kill scenarios). Returns (kind, whole records): "header"
+    (killed before its header was whole), "whole", "cut" (one record cut by the kill) or, only when the
+    lane had a ring (`ring`), "marker" (whole records, an end marker, an older file's bytes)."""
+    whole, marker, tail = records_to_marker(path)
+    rc, frames, err = tshark_count(path)
+    name = os.path.basename(path)
+    if whole is None:  # killed between creating the file and writing its header
+        F.check(os.path.getsize(path) < 24, "%s: %s: killed before its header was whole (%d bytes): "
+                "no record lost" % (label, name, os.path.getsize(path)))
+        return "header", None
+    if ring and marker is not None:
+        F.check(frames == whole and rc == 2 and "appears to be damaged or corrupt" in err,
+                "%s: %s: %d whole records, then an end marker and %d older bytes: tshark reads the "
+                "records and stops at the marker" % (label, name, whole, tail - 16),
+                "rc %d, %d frames, %r" % (rc, frames, err))
+        return "marker", whole
+    if tail == 0:
+        F.check(rc == 0 and frames == whole and not err,
+                "%s: %s: %d whole records, tshark reads them all without a warning" % (label, name, whole),
+                "rc %d, %d frames, %r" % (rc, frames, err))
+        return "whole", whole
+    F.check(frames == whole and rc == 2 and err.endswith("appears to have been cut short in the middle of a packet."),
+            "%s: %s: the kill cut a record: tshark reads the %d whole records before the %d cut "
+            "bytes, with only the truncation warning" % (label, name, whole, tail),
+            "rc %d, %d frames, %r" % (rc, frames, err))
+    return "cut", whole
 
 
 def check_completed(F, files, label):
@@ -303,23 +322,8 @@ def scenario_kill(F, binary, work, feed):
             check_completed(F, completed, label)
             F.check(1 <= len(parts) <= 3, "%s: one .part per lane open at the kill (%d)" % (label, len(parts)))
             for p in parts:
-                whole, tail = whole_records(p)
-                rc, frames, err = tshark_count(p)
-                name = os.path.basename(p)
-                if whole is None:  # killed between creating the file and writing its header
-                    F.check(os.path.getsize(p) < 24, "%s: %s: killed before its header was whole (%d bytes): "
-                            "no record lost" % (label, name, os.path.getsize(p)))
-                elif tail == 0:
-                    F.check(rc == 0 and frames == whole and not err,
-                            "%s: %s: %d whole records, tshark reads them all without a warning" % (label, name, whole),
-                            "rc %d, %d frames, %r" % (rc, frames, err))
-                else:
+                if check_killed_part(F, label, p, ring=False)[0] == "cut":
                     STATS["kills_cut_record"] += 1
-                    F.check(whole is not None and frames == whole and rc == 2 and
-                            err.endswith("appears to have been cut short in the middle of a packet."),
-                            "%s: %s: the kill cut a record: tshark reads the %d whole records before the %d cut "
-                            "bytes, with only the truncation warning" % (label, name, whole, tail),
-                            "rc %d, %d frames, %r" % (rc, frames, err))
             STATS["faults"] += 1
 
         # The restart: a replay into the same directory.
@@ -382,29 +386,12 @@ def scenario_kill_ring(F, binary, work, feed):
             cut_logged += sum("cut at its end marker" in l for l in run.stderr.splitlines())
             if not F.check(m is not None, label + ": files being written when killed", "" if m else run.stderr[-1500:]):
                 return
-            parts = [f for f in capture_files(out) if f.endswith(".part") and f not in marked]
-            new_parts = [f for f in parts if seq_of(f) is not None]
-            for p in new_parts:
-                whole, marker, tail = records_to_marker(p)
-                rc, frames, err = tshark_count(p)
-                name = os.path.basename(p)
-                if whole is None:
-                    F.check(os.path.getsize(p) < 24, "%s: %s: killed before its header was whole" % (label, name))
-                elif marker is not None:
+            # .part files of this kill, and those of earlier kills that had no marker (unchanged since).
+            for p in [f for f in capture_files(out) if f.endswith(".part") and f not in marked]:
+                kind, whole = check_killed_part(F, label, p, ring=True)
+                if kind == "marker":
                     STATS["kills_end_marker"] += 1
                     marked[p] = whole
-                    F.check(frames == whole and rc == 2 and "appears to be damaged or corrupt" in err,
-                            "%s: %s: %d whole records, then an end marker and %d older bytes: tshark reads the "
-                            "records and stops at the marker" % (label, name, whole, tail - 16),
-                            "rc %d, %d frames, %r" % (rc, frames, err))
-                elif tail == 0:
-                    F.check(rc == 0 and frames == whole and not err,
-                            "%s: %s: %d whole records, tshark reads them all" % (label, name, whole),
-                            "rc %d, %d frames, %r" % (rc, frames, err))
-                else:
-                    F.check(frames == whole and rc == 2 and err.endswith("cut short in the middle of a packet."),
-                            "%s: %s: %d whole records and one cut: only the truncation warning" % (label, name, whole),
-                            "rc %d, %d frames, %r" % (rc, frames, err))
             check_completed(F, [f for f in capture_files(out) if not f.endswith(".part")], label)
             STATS["faults"] += 1
         F.check(STATS["kills_end_marker"] > 0, "kill-ring: some kill came while a ring file was written over "
