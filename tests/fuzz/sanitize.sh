@@ -16,7 +16,7 @@ build=${1:-build-sanitize}
 shift || true
 
 if [ ! -f "$build/build.ninja" ]; then
-  meson setup "$build" -Dbuildtype=debug -Db_sanitize=address,undefined >/dev/null
+  meson setup "$build" -Dbuildtype=debug -Db_lto=false -Db_sanitize=address,undefined >/dev/null
 fi
 ninja -C "$build"
 
