@@ -261,35 +261,47 @@ void parse_geneve(const uint8_t* frame, size_t off, size_t udp_end, size_t conti
 }
 
 // The frame nearly every packet of a VXLAN mirror is: Ethernet without a
-// tag, IPv4 without options or fragmentation, UDP to the first VXLAN port,
-// VXLAN with the I flag. Fills `r` exactly as parse() would and returns true;
-// returns false, having written nothing, for anything else (parse() then
-// decides). Every check parse() makes on this shape is here.
-[[gnu::always_inline]] inline bool parse_plain_vxlan4(const uint8_t* frame, size_t contiguous,
-                                                      size_t len, const ParseConfig& config,
-                                                      OuterResult& r) {
-  constexpr size_t kIp = kEthHeaderLen, kUdp = kIp + 20, kVxlan = kUdp + kUdpHeaderLen;
+// tag, IPv4 without options or fragmentation (V6: IPv6 without extension
+// headers), UDP to the first VXLAN port, VXLAN with the I flag. Fills `r`
+// exactly as parse() would and returns true; returns false, having written
+// nothing, for anything else (parse() then decides). Every check parse()
+// makes on this shape is here.
+template <bool V6>
+[[gnu::always_inline]] inline bool parse_plain_vxlan(const uint8_t* frame, size_t contiguous,
+                                                     size_t len, const ParseConfig& config,
+                                                     OuterResult& r) {
+  constexpr size_t kIpLen = V6 ? 40 : 20;
+  constexpr size_t kIp = kEthHeaderLen, kUdp = kIp + kIpLen, kVxlan = kUdp + kUdpHeaderLen;
   constexpr size_t kInner = kVxlan + kVxlanHeaderLen;
   if (contiguous < kInner || len < kInner) return false;
-  if (load_be16(frame + 12) != kEtherTypeIpv4 || frame[kIp] != 0x45) return false;
   const uint8_t* ip = frame + kIp;
-  const size_t ip_end = kIp + load_be16(ip + 2);
-  if (ip_end > len || (load_be16(ip + 6) & 0x3fff) != 0 || ip[9] != kProtoUdp) return false;
+  size_t ip_end;
+  if constexpr (V6) {
+    if (load_be16(frame + 12) != kEtherTypeIpv6 || (ip[0] >> 4) != 6 || ip[6] != kProtoUdp)
+      return false;
+    ip_end = kUdp + load_be16(ip + 4);  // payload length 0 (a jumbogram) fails udp_end <= ip_end
+  } else {
+    if (load_be16(frame + 12) != kEtherTypeIpv4 || ip[0] != 0x45) return false;
+    ip_end = kIp + load_be16(ip + 2);
+    if ((load_be16(ip + 6) & 0x3fff) != 0 || ip[9] != kProtoUdp) return false;
+  }
+  if (ip_end > len) return false;
   const uint8_t* udp = frame + kUdp;
   if (config.vxlan_port_count == 0 || load_be16(udp + 2) != config.vxlan_ports[0]) return false;
   const size_t udp_end = kUdp + load_be16(udp + 4);
   if (udp_end < kInner + kEthHeaderLen || udp_end > ip_end) return false;
   if ((frame[kVxlan] & kVxlanFlagI) == 0) return false;
   r.kind = OuterKind::ethernet;
-  r.ip_version = 4;
+  r.ip_version = V6 ? 6 : 4;
   r.l2_len = kEthHeaderLen;
-  r.l3_len = 20;
+  r.l3_len = kIpLen;
   r.vni = load_be24(frame + kVxlan + 4);
   r.inner_offset = kInner;
   r.inner_len = static_cast<uint32_t>(udp_end - kInner);
-  std::memcpy(r.src_addr.data(), ip + 12, 4);
-  r.tunnel_ip_version = 4;
-  std::memcpy(r.tunnel_src_addr.data(), ip + 12, 4);
+  constexpr size_t kSrc = V6 ? 8 : 12, kAddrLen = V6 ? 16 : 4;
+  std::memcpy(r.src_addr.data(), ip + kSrc, kAddrLen);
+  r.tunnel_ip_version = r.ip_version;
+  std::memcpy(r.tunnel_src_addr.data(), ip + kSrc, kAddrLen);
   return true;
 }
 
@@ -379,7 +391,9 @@ inline OuterResult empty_result() {
 OuterResult parse_outer(const uint8_t* frame, size_t contiguous, size_t len,
                         const ParseConfig& config) noexcept {
   OuterResult r = empty_result();
-  if (!parse_plain_vxlan4(frame, contiguous, len, config, r)) parse(frame, contiguous, len, config, r);
+  if (!parse_plain_vxlan<false>(frame, contiguous, len, config, r) &&
+      !parse_plain_vxlan<true>(frame, contiguous, len, config, r))
+    parse(frame, contiguous, len, config, r);
   return r;
 }
 

@@ -169,8 +169,8 @@ struct OuterResult {
 OuterResult parse_outer(const uint8_t* frame, size_t contiguous, size_t frame_len,
                         const ParseConfig& config) noexcept;
 
-// For tests: the same verdicts without the fast path for plain VXLAN over
-// IPv4 (which parse_outer tries first), so the two can be compared.
+// For tests: the same verdicts without the fast paths for plain VXLAN over
+// IPv4 and IPv6 (which parse_outer tries first), so the two can be compared.
 OuterResult parse_outer_without_fast_path(const uint8_t* frame, size_t contiguous,
                                           size_t frame_len, const ParseConfig& config) noexcept;
 

@@ -490,7 +490,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   OuterResult r = parse_outer(frame.seg0.get(), frame.contiguous, frame.len, config);
   check_result(r, config, frame.contiguous, frame.len);
   check_forms_agree(whole, r, frame.contiguous, frame.len);
-  // The fast path for plain VXLAN over IPv4 gives the general parser's result.
+  // The fast paths for plain VXLAN over IPv4 and IPv6 give the general parser's result.
   const OuterResult general =
       parse_outer_without_fast_path(frame.seg0.get(), frame.contiguous, frame.len, config);
   FUZZ_CHECK(same_verdict(r, general) && r.reason == general.reason);

@@ -164,7 +164,7 @@ OuterResult parse_checked(const uint8_t* data, size_t len, const ParseConfig& co
   auto exact = std::make_unique<uint8_t[]>(readable);  // new uint8_t[0]: valid, unreadable
   if (readable != 0) std::memcpy(exact.get(), data, readable);
   const OuterResult on_heap = parse(exact.get());
-  // parse_outer's fast path for plain VXLAN over IPv4 must give the general
+  // parse_outer's fast paths for plain VXLAN over IPv4 and IPv6 must give the general
   // parser's verdict on every frame any test parses.
   const OuterResult general = parse_outer_without_fast_path(
       exact.get(), contiguous == kWhole ? len : contiguous, len, config);
