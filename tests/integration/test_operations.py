@@ -17,6 +17,9 @@ Scenarios (each prints what it compared; the oracle is tshark, as in test_read_p
   5. --config FILE (lanes, snaplen, filters) and bad options (exit 2, one line).
   6. --rotate-seconds 1 while lingering: an idle lane's file is completed by time.
   7. /healthz, and a run on a full tmpfs: disk_full drops and /healthz 503.
+  8. hugepages (root): the EAL on 2 MiB pages (no --no-huge), as on a real
+     NIC, with --in-memory (the service's config) and on a private hugetlbfs:
+     same files and summary as the replay; the machine's page count is restored.
 """
 
 import glob
@@ -628,6 +631,104 @@ def scenario_disk_full(F, binary, work, feed, frames, exp):
         F.check(p.returncode == 0, "disk-full: unmount the tmpfs", p.stderr.strip())
 
 
+# ---- 8. hugepages ----------------------------------------------------------------
+
+HUGE_NR = "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages"
+HUGE_FREE = "/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages"
+HUGE_PAGES = 256  # 512 MiB: the EAL's -m 256 below plus room
+
+
+def read_int(path):
+    with open(path) as f:
+        return int(f.read())
+
+
+def write_int(path, v):
+    with open(path, "w") as f:
+        f.write(str(v))
+
+
+def hugepage_mappings(pid, where):
+    """The process's file mappings whose path starts with `where` (a hugetlbfs mount or "/memfd:")."""
+    with open("/proc/%d/maps" % pid) as f:
+        return [l.split(None, 5)[5].strip() for l in f if len(l.split(None, 5)) == 6 and
+                l.split(None, 5)[5].startswith(where)]
+
+
+def huge_run(F, binary, work, feed, frames, by_vni, base, label, eal, where):
+    """One collector on hugepages: frames accounted, memory from hugepages (at
+    least the -m 256 = 128 pages taken, mapped from `where`), files and summary
+    equal to the --no-huge replay's. Returns the pages still taken after exit."""
+    free_before = read_int(HUGE_FREE)
+    live = Live(binary, os.path.join(work, label),
+                ["--", "-l", "0", "--no-pci", "--no-telemetry", "-m", "256", "--log-level", "*:warning",
+                 "--vdev", "net_pcap0,rx_pcap=" + feed] + eal, work, label)
+    try:
+        m = live.wait(settled(frames), 60)
+        F.check(m is not None, "%s: /metrics shows all %d frames accounted for, nothing buffered" % (label, frames),
+                "" if m else live.stderr_text()[-1500:])
+        if live.proc.poll() is None:
+            maps = hugepage_mappings(live.proc.pid, where)
+            used = free_before - read_int(HUGE_FREE)
+            print("  %s: %d hugepages taken, %d mappings of %s (e.g. %s)" %
+                  (label, used, len(maps), where, sorted(set(maps))[:2]))
+            F.check(used >= 128 and maps, "%s: the collector's memory is on hugepages (-m 256: at least 128 "
+                    "2 MiB pages taken, mapped from %s)" % (label, where), "%d pages, %d mappings" % (used, len(maps)))
+    finally:
+        run = live.stop()
+    if vxc.check_run(F, run, label):
+        compare_runs(F, base, run, label, exact_files=True)
+        for vni, dgs in sorted(by_vni.items()):
+            vxc.check_lane(F, run, "vni-%d" % vni, dgs, 128, label, vni=vni)
+    return free_before - read_int(HUGE_FREE)
+
+
+def scenario_hugepages(F, binary, work, feed, frames, by_vni):
+    """A real NIC's set-up: the EAL on 2 MiB hugepages (no --no-huge), the mbuf
+    pool, rings and reassembly tables in them. Two ways: --in-memory (what
+    deploy/systemd/vxcollector.conf passes: pages from the kernel's pool, no
+    files) and a hugetlbfs mount (DPDK's default: a file a page). Needs root to
+    reserve pages and mount; the machine's page count is restored after."""
+    print("\n== 8. hugepages: the dataplane with the EAL on 2 MiB pages (no --no-huge)")
+    if os.geteuid() != 0 or not os.path.exists(HUGE_NR):
+        print("  SKIP: needs root and 2 MiB hugepages in sysfs")
+        return
+    base = vxc.run_collector(binary, feed, os.path.join(work, "h-base"))
+    if not vxc.check_run(F, base, "hugepages/base"):
+        return
+    before = read_int(HUGE_NR)
+    mnt = os.path.join(work, "hugetlbfs")
+    os.makedirs(mnt)
+    mounted = False
+    prefix = "vxc-ops-%d-huge" % os.getpid()
+    try:
+        write_int(HUGE_NR, before + HUGE_PAGES)
+        got = read_int(HUGE_NR) - before
+        if not F.check(got >= HUGE_PAGES, "hugepages: the kernel reserved %d more 2 MiB pages" % HUGE_PAGES,
+                       "got %d" % got):
+            return
+        left = huge_run(F, binary, work, feed, frames, by_vni, base, "hugepages-in-memory", ["--in-memory"],
+                        "/memfd:")
+        F.equal(left, 0, "hugepages-in-memory: every page back in the kernel's pool after exit")
+        p = subprocess.run(["mount", "-t", "hugetlbfs", "-o", "pagesize=2M", "nodev", mnt],
+                           capture_output=True, text=True)
+        mounted = p.returncode == 0
+        if not F.check(mounted, "hugepages: a private hugetlbfs mounted at " + mnt, p.stderr.strip()):
+            return
+        huge_run(F, binary, work, feed, frames, by_vni, base, "hugepages-hugetlbfs",
+                 ["--huge-dir", mnt, "--file-prefix", prefix], mnt + "/")
+        # DPDK keeps the page files after exit (a secondary process could attach);
+        # the next start with the same prefix reclaims them. They go with the mount.
+        print("  hugepages-hugetlbfs: %d page files left on the mount after exit (DPDK's, removed with it)" %
+              len(os.listdir(mnt)))
+    finally:
+        if mounted:
+            subprocess.run(["umount", mnt])
+        write_int(HUGE_NR, before)
+        F.equal(read_int(HUGE_NR), before, "hugepages: the machine's hugepage count restored")
+        vxc.cleanup("/var/run/dpdk/" + prefix, True)
+
+
 def main():
     binary = vxc.binary_from_argv()
     F = vxc.Failures("test_operations")
@@ -650,7 +751,8 @@ def main():
             lambda: scenario_ring(F, binary, work, bulk, bvni),
             lambda: scenario_config(F, binary, work, feed, by_vni),
             lambda: scenario_rotate_seconds(F, binary, work, feed, frames, by_vni),
-            lambda: scenario_disk_full(F, binary, work, feed, frames, exp)):
+            lambda: scenario_disk_full(F, binary, work, feed, frames, exp),
+            lambda: scenario_hugepages(F, binary, work, feed, frames, by_vni)):
         t = time.monotonic()
         try:
             scenario()
