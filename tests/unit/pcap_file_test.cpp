@@ -1167,8 +1167,19 @@ TEST_F(PcapFileTest, PostRotateCommandGetsNoDescriptorOfOursAndStdoutOnStderr) {
       pid = std::atoi(read_file(pid_file).c_str());
       return pid > 0 && read_file("/proc/" + std::to_string(pid) + "/comm") == "sleep\n";
     }));
-    for (const auto& e : fs::directory_iterator("/proc/" + std::to_string(pid) + "/fd"))
-      fds[std::stoi(e.path().filename())] = fs::read_symlink(e.path()).string();
+    // `sleep` itself opens locale files as it starts (seen in CI: fd 3 was
+    // /usr/lib/locale/C.utf8/LC_TIME): read its descriptors until those are
+    // closed, for up to 2 s. A descriptor inherited from us would stay open.
+    for (int tries = 0; tries < 200; ++tries) {
+      fds.clear();
+      for (const auto& e : fs::directory_iterator("/proc/" + std::to_string(pid) + "/fd")) {
+        std::error_code gone;  // a descriptor closed while listing
+        const fs::path target = fs::read_symlink(e.path(), gone);
+        if (!gone) fds[std::stoi(e.path().filename())] = target.string();
+      }
+      if (fds.size() <= 3) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
   }
   close(stray);
   kill(pid, SIGKILL);
