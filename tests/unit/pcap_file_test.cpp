@@ -1387,9 +1387,9 @@ TEST_P(PcapFileFormatTest,
     close(reusing[0]);
     if (told && round != 0) std::this_thread::sleep_for(std::chrono::milliseconds(3 + round * 17));
     kill(child, SIGKILL);
-    ASSERT_TRUE(told) << "the writer never wrote over a ring file";
     int status = 0;
     waitpid(child, &status, 0);
+    ASSERT_TRUE(told) << "the writer never wrote over a ring file";
     ASSERT_TRUE(WIFSIGNALED(status)) << "the writer stopped by itself: " << status;
     const auto part = with_suffix(list(out / "lane"), ".part");
     ASSERT_LE(part.size(), 1u);
