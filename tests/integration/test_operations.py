@@ -651,8 +651,8 @@ def write_int(path, v):
 def hugepage_mappings(pid, where):
     """The process's file mappings whose path starts with `where` (a hugetlbfs mount or "/memfd:")."""
     with open("/proc/%d/maps" % pid) as f:
-        return [l.split(None, 5)[5].strip() for l in f if len(l.split(None, 5)) == 6 and
-                l.split(None, 5)[5].startswith(where)]
+        fields = [l.split(None, 5) for l in f]
+    return [f[5].strip() for f in fields if len(f) == 6 and f[5].startswith(where)]
 
 
 def huge_run(F, binary, work, feed, frames, by_vni, base, label, eal, where):
