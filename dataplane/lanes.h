@@ -24,15 +24,20 @@ inline constexpr size_t kWriteBlockBytes = 64 * 1024 + 64;
 // The largest record (pcapng, snaplen 65535) must fit in an empty block.
 static_assert(record_size(PcapFormat::pcapng, 65535) <= kWriteBlockBytes);
 
-// The worker writes data a whole cache line at a time with non-temporal
-// stores and keeps the line it has not finished in `tail`; handing the block
-// over writes that line to data too. The writer reads data[0, used).
+// Bytes of records a block keeps on the worker's side before streaming them.
+inline constexpr size_t kStageBytes = 2048;
+
+// The worker encodes records into `stage` and streams them to data later, a
+// whole cache line at a time with non-temporal stores, when the stage is full
+// or the block is handed over (which writes the last, unfinished line too).
+// The writer reads data[0, used).
 struct WriteBlock {
   uint32_t lane = 0;         // LaneSlot index
-  uint32_t packets = 0;      // records in data
-  uint32_t used = 0;         // bytes of data in use
+  uint32_t packets = 0;      // records in the block
+  uint32_t used = 0;         // bytes of records in the block
+  uint32_t streamed = 0;     // worker only: bytes already in data, whole lines
   uint64_t inner_bytes = 0;  // sum of the packets' inner frame lengths (before truncation)
-  alignas(64) uint8_t tail[64];  // worker only: data's last, unfinished line
+  alignas(64) uint8_t stage[kStageBytes];  // worker only: bytes [streamed, used)
   alignas(64) uint8_t data[kWriteBlockBytes];
 };
 
