@@ -37,7 +37,8 @@ struct WriteBlock {
   uint32_t used = 0;         // bytes of records in the block
   uint32_t streamed = 0;     // worker only: bytes already in data, whole lines
   uint64_t inner_bytes = 0;  // sum of the packets' inner frame lengths (before truncation)
-  alignas(64) uint8_t stage[kStageBytes];  // worker only: bytes [streamed, used)
+  // worker only: bytes [streamed, used), and room for a record's data copied in whole lines
+  alignas(64) uint8_t stage[kStageBytes + 64];
   alignas(64) uint8_t data[kWriteBlockBytes];
 };
 

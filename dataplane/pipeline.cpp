@@ -506,7 +506,19 @@ struct Pipeline::Impl {
     if (b->used - b->streamed + need > kStageBytes) stream_stage(b);
     const uint32_t pending = b->used - b->streamed;
     if (pending + need <= kStageBytes) {
-      encode(b->stage + pending);
+      // The data in whole 64-byte lines when the mbuf's buffer holds them:
+      // fixed-size copies instead of a copy of any length (its branches and
+      // call). The bytes past caplen stay in the stage's room behind the
+      // record until the next record covers them; they never reach data.
+      uint8_t* data = begin_record(config.format, b->stage + pending, pm.ts_ns, caplen, pm.inner_len);
+      const uint32_t lines = (caplen + 63) / 64;
+      if (caplen <= m->data_len && uint32_t{m->buf_len} - m->data_off >= lines * 64u) {
+        const uint8_t* from = rte_pktmbuf_mtod(m, const uint8_t*);
+        for (uint32_t l = 0; l < lines; ++l) std::memcpy(data + l * 64, from + l * 64, 64);
+      } else {
+        copy_prefix(m, data, caplen);
+      }
+      finish_record(config.format, b->stage + pending, caplen);
     } else {
       // Larger than the stage: encoded in the scratch behind the unfinished
       // line and streamed at once.
