@@ -299,7 +299,8 @@ struct alignas(64) WorkerRole {
   rte_ring* full = nullptr;         // worker -> writer
   rte_ring* free = nullptr;         // writer -> worker
   std::vector<WriteBlock*> spare;   // free blocks on this side, most recently returned last
-  // A record being encoded, after the bytes of the line it starts in.
+  // A record larger than a block's stage being encoded, after the bytes of
+  // the line it starts in.
   alignas(64) uint8_t scratch[128 + kWriteBlockBytes];
   std::atomic<bool> done{false};    // last block handed over
 };
@@ -498,11 +499,6 @@ struct Pipeline::Impl {
     // Streamed right after it was encoded, a record's lines were read back
     // while its stores were still in flight: a store-forwarding stall on
     // almost every record (perf: the hottest instruction of the lane stage).
-    auto encode = [&](uint8_t* record) {
-      uint8_t* data = begin_record(config.format, record, pm.ts_ns, caplen, pm.inner_len);
-      copy_prefix(m, data, caplen);
-      finish_record(config.format, record, caplen);
-    };
     if (b->used - b->streamed + need > kStageBytes) stream_stage(b);
     const uint32_t pending = b->used - b->streamed;
     if (pending + need <= kStageBytes) {
@@ -524,7 +520,9 @@ struct Pipeline::Impl {
       // line and streamed at once.
       uint8_t* scratch = w.scratch;
       std::memcpy(scratch, b->stage, 64);
-      encode(scratch + pending);
+      uint8_t* record = scratch + pending;
+      copy_prefix(m, begin_record(config.format, record, pm.ts_ns, caplen, pm.inner_len), caplen);
+      finish_record(config.format, record, caplen);
       const size_t lines = (pending + need) / 64;
       uint8_t* line = b->data + b->streamed;
       for (size_t l = 0; l < lines; ++l) stream_line(line + l * 64, scratch + l * 64);
