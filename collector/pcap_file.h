@@ -46,9 +46,9 @@
 // reused on the machine of README "Performance"). While older bytes follow
 // what is written, every write keeps a 16-byte end marker (all 0xff: an
 // impossible pcap record length or pcapng block length) right behind the last
-// whole record, and the first 16 bytes of a write go in last, over the previous marker: at every
-// moment a reader of the .part, or what a kill leaves, ends in whole records
-// and then a marker readers stop at. complete() cuts the older bytes off. A
+// whole record, and the first 16 bytes of a write go in last, over the
+// previous marker: at every moment a reader of the .part, or what a kill
+// leaves, ends in whole records and then a marker readers stop at. complete() cuts the older bytes off. A
 // restart cuts an earlier run's .part at its marker (scan_earlier_files).
 //
 // Threading: a LaneFile is owned by one writer thread. CompletedFiles is shared

@@ -54,20 +54,22 @@ uint32_t worker_ring_frames(const PipelineConfig& cfg) {
 constexpr uint16_t kMaxWorkers = 64;
 constexpr uint32_t kFragBucketEntries = 4;  // entries per reassembly hash bucket (associativity)
 
-// Copies one 64-byte line (both 16-byte aligned) past the cache: a
-// non-temporal store takes the line without reading it first, and leaves no
+// Copies `lines` 64-byte lines (both 16-byte aligned) past the cache: a
+// non-temporal store takes a line without reading it first, and leaves no
 // copy in this core's cache for the writer thread's core to fetch from.
-inline void stream_line(uint8_t* dst, const uint8_t* src) noexcept {
+inline void stream_lines(uint8_t* dst, const uint8_t* src, size_t lines) noexcept {
+  for (size_t l = 0; l < lines; ++l, dst += 64, src += 64) {
 #if defined(__SSE2__)
-  const auto* from = reinterpret_cast<const __m128i*>(src);
-  auto* to = reinterpret_cast<__m128i*>(dst);
-  _mm_stream_si128(to, _mm_load_si128(from));
-  _mm_stream_si128(to + 1, _mm_load_si128(from + 1));
-  _mm_stream_si128(to + 2, _mm_load_si128(from + 2));
-  _mm_stream_si128(to + 3, _mm_load_si128(from + 3));
+    const auto* from = reinterpret_cast<const __m128i*>(src);
+    auto* to = reinterpret_cast<__m128i*>(dst);
+    _mm_stream_si128(to, _mm_load_si128(from));
+    _mm_stream_si128(to + 1, _mm_load_si128(from + 1));
+    _mm_stream_si128(to + 2, _mm_load_si128(from + 2));
+    _mm_stream_si128(to + 3, _mm_load_si128(from + 3));
 #else
-  std::memcpy(dst, src, 64);
+    std::memcpy(dst, src, 64);
 #endif
+  }
 }
 
 // Orders the streamed lines before the store that publishes their block.
@@ -409,8 +411,7 @@ struct Pipeline::Impl {
   static void stream_stage(WriteBlock* b) noexcept {
     const uint32_t pending = b->used - b->streamed;
     const uint32_t lines = pending / 64;
-    uint8_t* to = b->data + b->streamed;
-    for (uint32_t l = 0; l < lines; ++l) stream_line(to + l * 64, b->stage + l * 64);
+    stream_lines(b->data + b->streamed, b->stage, lines);
     if (lines != 0) std::memcpy(b->stage, b->stage + lines * 64, pending % 64);
     b->streamed += lines * 64;
   }
@@ -524,8 +525,7 @@ struct Pipeline::Impl {
       copy_prefix(m, begin_record(config.format, record, pm.ts_ns, caplen, pm.inner_len), caplen);
       finish_record(config.format, record, caplen);
       const size_t lines = (pending + need) / 64;
-      uint8_t* line = b->data + b->streamed;
-      for (size_t l = 0; l < lines; ++l) stream_line(line + l * 64, scratch + l * 64);
+      stream_lines(b->data + b->streamed, scratch, lines);
       std::memcpy(b->stage, scratch + lines * 64, 64);
       b->streamed += static_cast<uint32_t>(lines * 64);
     }
