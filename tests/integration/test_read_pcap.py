@@ -181,6 +181,35 @@ def main():
                    filtered=len(by_vni[4242]) - len(bpf_keep))
     vxc.cleanup(out, len(F.failed) == nfail)
 
+    # 5b. A different program on each of three lanes whose frames share bursts:
+    #     the worker groups a burst's packets by program (Pipeline filter_burst),
+    #     so every verdict must still land on its own packet and lane. Oracle:
+    #     tcpdump (libpcap BPF) over each lane's inner frames.
+    nfail = len(F.failed)
+    programs = {"web": (42, "tcp port 80"), "qinq": (4242, "vlan 300 and tcp"), "five": (5, "udp or icmp")}
+    filtered_vnis = {vni for vni, _ in programs.values()}
+    vni_order = [g.vni for g in exp.datagrams if g.vni in filtered_vnis]
+    mixed = sum(1 for i in range(0, len(vni_order), 32) if len(set(vni_order[i:i + 32])) > 1)
+    F.check(mixed > 0, "programs: the filtered lanes' datagrams share 32-frame stretches (%d)" % mixed)
+    keep = {name: bpf_oracle([g.inner for g in by_vni[vni]], expr) for name, (vni, expr) in programs.items()}
+    for name, (vni, expr) in programs.items():
+        print("VNI %d %r: BPF (tcpdump) keeps %d of %d" % (vni, expr, len(keep[name]), len(by_vni[vni])))
+        F.check(0 < len(keep[name]) < len(by_vni[vni]), "programs: %s's filter keeps some, not all" % name)
+    out = vxc.tmpdir("programs")
+    run = vxc.run_collector(binary, feed, out, *[a for name, (vni, expr) in programs.items()
+                                                 for a in ("--lane", "name=%s,vni=%d,filter=%s" % (name, vni, expr))])
+    if vxc.check_run(F, run, "programs"):
+        s = run.summary
+        check_common_counts(F, s, exp, frames, "programs")
+        dropped = {name: len(by_vni[vni]) - len(keep[name]) for name, (vni, _) in programs.items()}
+        F.equal(s.get("filtered"), sum(dropped.values()), "programs: summary filtered = the lanes' rejections")
+        for name, (vni, _) in programs.items():
+            vxc.check_lane(F, run, name, [by_vni[vni][i] for i in keep[name]], 128, "programs", vni=vni,
+                           filtered=dropped[name])
+        for vni in sorted(set(by_vni) - filtered_vnis):
+            vxc.check_lane(F, run, "vni-%d" % vni, by_vni[vni], 128, "programs", vni=vni)
+    vxc.cleanup(out, len(F.failed) == nfail)
+
     # 6. --max-lanes 3: the first three VNIs seen get lanes, the rest lane_limit.
     nfail = len(F.failed)
     order = []
