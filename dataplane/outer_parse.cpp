@@ -6,14 +6,13 @@
 namespace vxc {
 namespace {
 
-constexpr uint16_t kEtherTypeIpv4 = 0x0800;
-constexpr uint16_t kEtherTypeIpv6 = 0x86dd;
+using namespace wire;
+
 constexpr uint16_t kEtherTypeArp = 0x0806;
 constexpr uint16_t kEtherTypeVlan = 0x8100;
 constexpr uint16_t kEtherTypeQinq = 0x88a8;
 constexpr uint8_t kProtoIcmp = 1;
 constexpr uint8_t kProtoTcp = 6;
-constexpr uint8_t kProtoUdp = 17;
 constexpr uint8_t kProtoIcmpv6 = 58;
 constexpr uint8_t kIpv6HopByHop = 0;
 constexpr uint8_t kIpv6Routing = 43;
@@ -21,17 +20,11 @@ constexpr uint8_t kIpv6Fragment = 44;
 constexpr uint8_t kIpv6DestOptions = 60;
 constexpr size_t kMaxVlanTags = 2;
 constexpr size_t kMaxIpv6ExtHeaders = 8;
-constexpr size_t kUdpHeaderLen = 8;
-constexpr uint8_t kVxlanFlagI = 0x08;
 constexpr uint8_t kGeneveFlagO = 0x80;
 constexpr uint8_t kAwsTypeGwlbeEni = 1;
 constexpr uint8_t kAwsTypeAttachmentId = 2;
 constexpr uint8_t kAwsTypeFlowCookie = 3;
 
-inline uint16_t load_be16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
-inline uint32_t load_be24(const uint8_t* p) {
-  return static_cast<uint32_t>(p[0]) << 16 | static_cast<uint32_t>(p[1]) << 8 | p[2];
-}
 inline uint32_t load_be32(const uint8_t* p) {
   uint32_t v;
   std::memcpy(&v, p, 4);
@@ -260,51 +253,6 @@ void parse_geneve(const uint8_t* frame, size_t off, size_t udp_end, size_t conti
   drop(r, DropReason::not_vxlan);
 }
 
-// The frame nearly every packet of a VXLAN mirror is: Ethernet without a
-// tag, IPv4 without options or fragmentation (V6: IPv6 without extension
-// headers), UDP to the first VXLAN port, VXLAN with the I flag. Fills `r`
-// exactly as parse() would and returns true; returns false, having written
-// nothing, for anything else (parse() then decides). Every check parse()
-// makes on this shape is here.
-template <bool V6>
-[[gnu::always_inline]] inline bool parse_plain_vxlan(const uint8_t* frame, size_t contiguous,
-                                                     size_t len, const ParseConfig& config,
-                                                     OuterResult& r) {
-  constexpr size_t kIpLen = V6 ? 40 : 20;
-  constexpr size_t kIp = kEthHeaderLen, kUdp = kIp + kIpLen, kVxlan = kUdp + kUdpHeaderLen;
-  constexpr size_t kInner = kVxlan + kVxlanHeaderLen;
-  if (contiguous < kInner || len < kInner) return false;
-  const uint8_t* ip = frame + kIp;
-  size_t ip_end;
-  if constexpr (V6) {
-    if (load_be16(frame + 12) != kEtherTypeIpv6 || (ip[0] >> 4) != 6 || ip[6] != kProtoUdp)
-      return false;
-    ip_end = kUdp + load_be16(ip + 4);  // payload length 0 (a jumbogram) fails udp_end <= ip_end
-  } else {
-    if (load_be16(frame + 12) != kEtherTypeIpv4 || ip[0] != 0x45) return false;
-    ip_end = kIp + load_be16(ip + 2);
-    if ((load_be16(ip + 6) & 0x3fff) != 0 || ip[9] != kProtoUdp) return false;
-  }
-  if (ip_end > len) return false;
-  const uint8_t* udp = frame + kUdp;
-  if (config.vxlan_port_count == 0 || load_be16(udp + 2) != config.vxlan_ports[0]) return false;
-  const size_t udp_end = kUdp + load_be16(udp + 4);
-  if (udp_end < kInner + kEthHeaderLen || udp_end > ip_end) return false;
-  if ((frame[kVxlan] & kVxlanFlagI) == 0) return false;
-  r.kind = OuterKind::ethernet;
-  r.ip_version = V6 ? 6 : 4;
-  r.l2_len = kEthHeaderLen;
-  r.l3_len = kIpLen;
-  r.vni = load_be24(frame + kVxlan + 4);
-  r.inner_offset = kInner;
-  r.inner_len = static_cast<uint32_t>(udp_end - kInner);
-  constexpr size_t kSrc = V6 ? 8 : 12, kAddrLen = V6 ? 16 : 4;
-  std::memcpy(r.src_addr.data(), ip + kSrc, kAddrLen);
-  r.tunnel_ip_version = r.ip_version;
-  std::memcpy(r.tunnel_src_addr.data(), ip + kSrc, kAddrLen);
-  return true;
-}
-
 void parse(const uint8_t* frame, size_t contiguous, size_t len, const ParseConfig& config,
            OuterResult& r) {
   // Reads are checked against `contiguous`, length fields against `len`.
@@ -391,9 +339,21 @@ inline OuterResult empty_result() {
 OuterResult parse_outer(const uint8_t* frame, size_t contiguous, size_t len,
                         const ParseConfig& config) noexcept {
   OuterResult r = empty_result();
-  if (!parse_plain_vxlan<false>(frame, contiguous, len, config, r) &&
-      !parse_plain_vxlan<true>(frame, contiguous, len, config, r))
+  PlainVxlan plain;
+  if (!parse_plain_vxlan(frame, contiguous, len, config, plain)) {
     parse(frame, contiguous, len, config, r);
+    return r;
+  }
+  r.kind = OuterKind::ethernet;
+  r.ip_version = plain.ip_version;
+  r.l2_len = kEthHeaderLen;
+  r.l3_len = plain.ip_version == 6 ? 40 : 20;
+  r.vni = plain.vni;
+  r.inner_offset = plain.inner_offset;
+  r.inner_len = plain.inner_len;
+  std::memcpy(r.src_addr.data(), frame + plain.src_offset(), plain.ip_version == 6 ? 16 : 4);
+  r.tunnel_ip_version = r.ip_version;
+  r.tunnel_src_addr = r.src_addr;
   return r;
 }
 

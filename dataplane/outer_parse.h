@@ -180,4 +180,77 @@ inline OuterResult parse_outer(const uint8_t* frame, size_t len,
   return parse_outer(frame, len, len, config);
 }
 
+// ---- plain VXLAN, inline ----------------------------------------------------
+//
+// The shape nearly all mirror traffic has: Ethernet without VLAN tags; IPv4
+// without options, not a fragment, or IPv6 without extension headers; UDP to
+// the first VXLAN port; VXLAN with the I flag; an inner frame of at least 14
+// bytes. parse_outer tries it first; the RX lcore tries it itself, inline,
+// and so does not build an OuterResult for such a frame (parse_outer's call
+// and result were ~7% of a same-core vxbench run).
+
+namespace wire {
+inline constexpr uint16_t kEtherTypeIpv4 = 0x0800;
+inline constexpr uint16_t kEtherTypeIpv6 = 0x86dd;
+inline constexpr uint8_t kProtoUdp = 17;
+inline constexpr size_t kUdpHeaderLen = 8;
+inline constexpr uint8_t kVxlanFlagI = 0x08;
+inline uint16_t load_be16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
+inline uint32_t load_be24(const uint8_t* p) {
+  return static_cast<uint32_t>(p[0]) << 16 | static_cast<uint32_t>(p[1]) << 8 | p[2];
+}
+}  // namespace wire
+
+struct PlainVxlan {
+  uint32_t vni = 0;
+  uint32_t inner_offset = 0;  // 50 over IPv4, 70 over IPv6
+  uint32_t inner_len = 0;
+  uint8_t ip_version = 0;     // outer; its source address is at src_offset()
+  size_t src_offset() const noexcept { return ip_version == 6 ? kEthHeaderLen + 8 : kEthHeaderLen + 12; }
+};
+
+// True when the frame (arguments as parse_outer's) is plain VXLAN, with every
+// check parse_outer makes on that shape made: parse_outer then returns kind
+// ethernet, Encap::vxlan, these fields, and the outer source as src_addr and
+// tunnel_src_addr. False says nothing: parse_outer decides.
+template <bool V6>
+[[gnu::always_inline]] inline bool parse_plain_vxlan(const uint8_t* frame, size_t contiguous,
+                                                     size_t len, const ParseConfig& config,
+                                                     PlainVxlan& out) noexcept {
+  using namespace wire;
+  constexpr size_t kIpLen = V6 ? 40 : 20;
+  constexpr size_t kIp = kEthHeaderLen, kUdp = kIp + kIpLen, kVxlan = kUdp + kUdpHeaderLen;
+  constexpr size_t kInner = kVxlan + kVxlanHeaderLen;
+  if (contiguous < kInner || len < kInner) return false;
+  const uint8_t* ip = frame + kIp;
+  size_t ip_end;
+  if constexpr (V6) {
+    if (load_be16(frame + 12) != kEtherTypeIpv6 || (ip[0] >> 4) != 6 || ip[6] != kProtoUdp)
+      return false;
+    ip_end = kUdp + load_be16(ip + 4);  // payload length 0 (a jumbogram) fails udp_end <= ip_end
+  } else {
+    if (load_be16(frame + 12) != kEtherTypeIpv4 || ip[0] != 0x45) return false;
+    ip_end = kIp + load_be16(ip + 2);
+    if ((load_be16(ip + 6) & 0x3fff) != 0 || ip[9] != kProtoUdp) return false;
+  }
+  if (ip_end > len) return false;
+  const uint8_t* udp = frame + kUdp;
+  if (config.vxlan_port_count == 0 || load_be16(udp + 2) != config.vxlan_ports[0]) return false;
+  const size_t udp_end = kUdp + load_be16(udp + 4);
+  if (udp_end < kInner + kEthHeaderLen || udp_end > ip_end) return false;
+  if ((frame[kVxlan] & kVxlanFlagI) == 0) return false;
+  out.vni = load_be24(frame + kVxlan + 4);
+  out.inner_offset = kInner;
+  out.inner_len = static_cast<uint32_t>(udp_end - kInner);
+  out.ip_version = V6 ? 6 : 4;
+  return true;
+}
+
+[[gnu::always_inline]] inline bool parse_plain_vxlan(const uint8_t* frame, size_t contiguous,
+                                                     size_t len, const ParseConfig& config,
+                                                     PlainVxlan& out) noexcept {
+  return parse_plain_vxlan<false>(frame, contiguous, len, config, out) ||
+         parse_plain_vxlan<true>(frame, contiguous, len, config, out);
+}
+
 }  // namespace vxc

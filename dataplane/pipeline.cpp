@@ -357,7 +357,12 @@ struct Pipeline::Impl {
   const std::atomic<bool>* stop = nullptr;
   bool ports_started = false;
 
-  explicit Impl(const PipelineConfig& c) : config(c) {}
+  // A plain VXLAN frame's parse decides everything classify needs (no source
+  // check, the VNI is the lane key): classify takes it without parse_outer.
+  const bool plain_vxlan_is_final;
+
+  explicit Impl(const PipelineConfig& c)
+      : config(c), plain_vxlan_is_final(c.allow_sources.empty() && c.lane_key == LaneKeyMode::vni) {}
 
   // Lanes with the same expression share one compiled program: a worker then
   // calls one target instead of a different one per lane.
@@ -705,6 +710,15 @@ struct Pipeline::Impl {
       rte_pktmbuf_free(m);
       return -1;
     }
+    PlainVxlan plain;
+    if (plain_vxlan_is_final && parse_plain_vxlan(rte_pktmbuf_mtod(m, const uint8_t*), m->data_len,
+                                                  m->pkt_len, config.parse, plain)) {
+      LaneMeta* lm = decapsulate(m, plain.inner_offset, plain.inner_len);
+      lm->key.kind_vni = plain.vni;  // LaneKey::vni, as set_lane_key writes it
+      lm->key.id = {};
+      lm->has_gwlbe_eni = 0;
+      return to_worker(m, *lm, ts_ns, plain.inner_len);
+    }
     OuterResult r = parse_outer(rte_pktmbuf_mtod(m, const uint8_t*), m->data_len, m->pkt_len,
                                 config.parse);
     if (r.kind == OuterKind::ipv4_fragment) {
@@ -744,20 +758,30 @@ struct Pipeline::Impl {
       eth[12] = static_cast<uint8_t>(r.inner_ethertype >> 8);
       eth[13] = static_cast<uint8_t>(r.inner_ethertype);
     }
-    // Fields go straight to their places: a LaneMeta or key assembled on the
-    // stack and copied whole was read back across stores of other widths,
-    // which stalls store-to-load forwarding (three stalls per packet in perf).
+    LaneMeta* lm = decapsulate(m, inner_offset, inner_len);
+    set_lane_key(r, lm->key);
+    std::memcpy(lm->gwlbe_eni, &r.gwlbe_eni, sizeof lm->gwlbe_eni);
+    lm->has_gwlbe_eni = r.has_gwlbe_eni;
+    return to_worker(m, *lm, ts_ns, inner_len);
+  }
+
+  // Cuts `m` to its inner frame and begins the LaneMeta in front of it, for
+  // the caller to fill. Fields go straight to their places: a LaneMeta or key
+  // assembled on the stack and copied whole was read back across stores of
+  // other widths, which stalls store-to-load forwarding (three stalls per
+  // packet in perf).
+  static LaneMeta* decapsulate(rte_mbuf* m, uint32_t inner_offset, uint32_t inner_len) noexcept {
     rte_pktmbuf_adj(m, static_cast<uint16_t>(inner_offset));
     if (m->pkt_len > inner_len) cut_to(m, inner_len);
-    LaneMeta* lm = new_lane_meta(m);
-    set_lane_key(r, lm->key);
-    const uint32_t key_hash = lm->key.hash();
+    return new_lane_meta(m);
+  }
+  // Stamps a decapsulated packet whose LaneMeta is filled; returns its worker.
+  int to_worker(rte_mbuf* m, const LaneMeta& lm, uint64_t ts_ns, uint32_t inner_len) const noexcept {
+    const uint32_t key_hash = lm.key.hash();
     PacketMeta* pm = meta_of(m);
     pm->ts_ns = ts_ns;
     pm->inner_len = inner_len;
     pm->key_hash = key_hash;
-    std::memcpy(lm->gwlbe_eni, &r.gwlbe_eni, sizeof lm->gwlbe_eni);
-    lm->has_gwlbe_eni = r.has_gwlbe_eni;
     return config.workers == 0 ? 0 : worker_for_hash(key_hash, config.workers);
   }
 
