@@ -1182,6 +1182,7 @@ std::vector<CaseSpec> all_cases() {
   c.push_back({"ceiling-copy128", Kind::ceiling_copy, 4, 128, ""});
   c.push_back({"pipe-4l-s128", Kind::pipeline, 4, 128, ""});
   c.push_back({"pipe-4l-s128-tcp", Kind::pipeline, 4, 128, "tcp"});
+  c.push_back({"pipe-4l-s128-own", Kind::pipeline, 4, 128, "tcp or vlan {vni}"});
   c.push_back({"pipe-1l-s128", Kind::pipeline, 1, 128, ""});
   c.push_back({"pipe-1l-s128-tcp", Kind::pipeline, 1, 128, "tcp"});
   c.push_back({"pipe-64l-s128", Kind::pipeline, 64, 128, ""});
