@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: GoogleTest units, the integration tests that run the real
 # binary (judged by tshark, capinfos, promtool and a real Prometheus, plus a
-# namespace lab where the kernel mirrors real TCP into the collector), the
+# namespace lab where the kernel mirrors real TCP into the collector), a smoke
+# run of the bench (vxbench_smoke: every packet accounted for at full speed), the
 # libFuzzer targets (classify for VXC_FUZZ_SECONDS, default 60; the replay's
 # record walk for VXC_CAPTURE_FUZZ_SECONDS, default 20), and the unit tests plus
 # the integration tests test_read_pcap, test_hostile and test_faults again
