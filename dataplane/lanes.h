@@ -108,7 +108,6 @@ struct alignas(64) LaneSlot {
   uint32_t config_index = 0;  // index into the explicit lane list; kAutoLane for auto lanes
   uint16_t worker = 0;        // worker lcore that owns this lane
   const BpfFilter* filter = nullptr;
-  uint32_t filter_index = 0;  // the filter's index in the pipeline's list of programs, when there is one
   std::atomic<bool> active{false};  // owner worker: wo once; everyone else: ro (acquire)
 
   // Owner worker writes.

@@ -301,7 +301,6 @@ struct alignas(64) WorkerRole {
   rte_ring* full = nullptr;         // worker -> writer
   rte_ring* free = nullptr;         // writer -> worker
   std::vector<WriteBlock*> spare;   // free blocks on this side, most recently returned last
-  std::vector<uint8_t> burst_group; // [filter index] its group in the burst being filtered, or kNoGroup
   // A record larger than a block's stage being encoded, after the bytes of
   // the line it starts in.
   alignas(64) uint8_t scratch[128 + kWriteBlockBytes];
@@ -366,11 +365,11 @@ struct Pipeline::Impl {
 
   // Lanes with the same expression share one compiled program: a worker then
   // calls one target instead of a different one per lane.
-  uint32_t filter_for(const std::string& expression) {
-    for (size_t i = 0; i < filters.size(); ++i)
-      if (filters[i]->expression() == expression) return static_cast<uint32_t>(i);
+  const BpfFilter& filter_for(const std::string& expression) {
+    for (const auto& f : filters)
+      if (f->expression() == expression) return *f;
     filters.push_back(std::make_unique<BpfFilter>(expression));
-    return static_cast<uint32_t>(filters.size() - 1);
+    return *filters.back();
   }
 
   uint16_t worker_roles() const { return static_cast<uint16_t>(workers.size()); }
@@ -548,7 +547,7 @@ struct Pipeline::Impl {
       rte_mbuf* m = pkts[i];
       slots[i] = lane_for(w, w_index, get_lane_meta(m), meta_of(m)->key_hash, c);
     }
-    if (!filters.empty()) filter_burst(w, pkts, n, slots);
+    if (!filters.empty()) filter_burst(pkts, n, slots);
     for (uint16_t i = 0; i < n; ++i) {
       if (slots[i] == LaneTable::kMissing) continue;
       append_record(w, lanes[slots[i]], slots[i], pkts[i], *meta_of(pkts[i]), c);
@@ -558,72 +557,44 @@ struct Pipeline::Impl {
 
   // Runs the capture filters of a burst's packets (slots[i]: pkts[i]'s lane,
   // or kMissing) and sets the slot of each packet its lane's filter rejects
-  // to kMissing, counted as filtered. When the burst's lanes have different
-  // programs, one program at a time runs over all the packets it judges:
+  // to kMissing, counted as filtered. When the burst holds a few different
+  // programs, each runs over all the packets it judges before the next:
   // calls in a row into the same JIT code are predicted and find it in the
   // instruction cache, where calling each packet's program in arrival order
   // switched programs at almost every packet (and every program starts a
   // page, so they evict each other from the same few cache sets). One
-  // program for the whole burst (a shared expression) is run in arrival
-  // order: grouping would only add its bookkeeping.
-  static constexpr uint8_t kNoGroup = UINT8_MAX;
-  static_assert(kBurst < kNoGroup);
-  void filter_burst(WorkerRole& w, rte_mbuf** pkts, uint16_t n, uint32_t* slots) noexcept {
+  // program (a shared expression), or more than a few (about one packet
+  // each), run in arrival order: grouping would only add its work.
+  static constexpr size_t kMaxGroupedPrograms = 8;
+  void filter_burst(rte_mbuf** pkts, uint16_t n, uint32_t* slots) noexcept {
     const BpfFilter* filter_of[kBurst];  // [packet] its lane's program, or null
-    const BpfFilter* first = nullptr;
-    bool mixed = false;
+    const BpfFilter* programs[kMaxGroupedPrograms];  // in order of first appearance
+    size_t count = 0;                    // distinct programs, counted up to one past the array
     for (uint16_t i = 0; i < n; ++i) {
       const BpfFilter* f = slots[i] == LaneTable::kMissing ? nullptr : lanes[slots[i]].filter;
       filter_of[i] = f;
-      if (f == nullptr) continue;
-      if (first == nullptr) first = f;
-      mixed |= f != first;
+      if (f == nullptr || count > kMaxGroupedPrograms ||
+          std::find(programs, programs + count, f) != programs + count)
+        continue;
+      if (count < kMaxGroupedPrograms) programs[count] = f;
+      ++count;
     }
-    if (first == nullptr) return;
-    uint64_t match[kBurst];
-    if (!mixed) {
+    uint64_t match = 0;
+    if (count == 1 || count > kMaxGroupedPrograms) {
       for (uint16_t i = 0; i < n; ++i) {
         if (filter_of[i] == nullptr) continue;
-        first->run(&pkts[i], 1, &match[0]);
-        if (match[0] == 0) reject(slots[i]);
+        filter_of[i]->run(&pkts[i], 1, &match);
+        if (match == 0) reject(slots[i]);
       }
       return;
     }
-    uint8_t group_of[kBurst];       // [packet] its program's group, or kNoGroup
-    uint32_t group_filter[kBurst];  // [group] filter index
-    uint8_t group_size[kBurst] = {};
-    uint16_t groups = 0;
-    for (uint16_t i = 0; i < n; ++i) {
-      group_of[i] = kNoGroup;
-      if (filter_of[i] == nullptr) continue;
-      const uint32_t f = lanes[slots[i]].filter_index;
-      if (w.burst_group[f] == kNoGroup) {
-        w.burst_group[f] = static_cast<uint8_t>(groups);
-        group_filter[groups++] = f;
+    for (size_t p = 0; p < count; ++p) {
+      for (uint16_t i = 0; i < n; ++i) {
+        if (filter_of[i] != programs[p]) continue;
+        programs[p]->run(&pkts[i], 1, &match);
+        if (match == 0) reject(slots[i]);
       }
-      group_of[i] = w.burst_group[f];
-      ++group_size[group_of[i]];
     }
-    // The packets ordered by group, in arrival order within one.
-    uint8_t group_start[kBurst];
-    for (uint16_t g = 0, at = 0; g < groups; at += group_size[g], ++g)
-      group_start[g] = static_cast<uint8_t>(at);
-    rte_mbuf* batch[kBurst];
-    uint8_t batch_packet[kBurst];  // [batch position] index into pkts
-    uint16_t batched = 0;
-    for (uint16_t i = 0; i < n; ++i) {
-      if (group_of[i] == kNoGroup) continue;
-      const uint8_t at = group_start[group_of[i]]++;
-      batch[at] = pkts[i];
-      batch_packet[at] = static_cast<uint8_t>(i);
-      ++batched;
-    }
-    for (uint16_t g = 0, at = 0; g < groups; at += group_size[g], ++g) {
-      filters[group_filter[g]]->run(batch + at, group_size[g], match + at);
-      w.burst_group[group_filter[g]] = kNoGroup;
-    }
-    for (uint16_t k = 0; k < batched; ++k)
-      if (match[k] == 0) reject(slots[batch_packet[k]]);
   }
   void reject(uint32_t& slot) noexcept {
     lanes[slot].filtered.inc();
@@ -1150,17 +1121,13 @@ Pipeline::Pipeline(const PipelineConfig& config, const std::vector<ExplicitLane>
     slot.snaplen = lanes[i].snaplen;
     slot.config_index = static_cast<uint32_t>(i);
     slot.worker = cfg.workers == 0 ? 0 : worker_for_key(slot.key, cfg.workers);
-    if (!lanes[i].filter.empty()) {
-      slot.filter_index = im.filter_for(lanes[i].filter);
-      slot.filter = im.filters[slot.filter_index].get();
-    }
+    if (!lanes[i].filter.empty()) slot.filter = &im.filter_for(lanes[i].filter);
     if (im.workers[slot.worker]->table.find(slot.key) != LaneTable::kMissing)
       throw std::runtime_error("two lanes for VNI " + std::to_string(slot.vni));
     im.workers[slot.worker]->table.insert(slot.key, static_cast<uint32_t>(i));
     slot.active.store(true, std::memory_order_release);
   }
   im.lanes_used.store(static_cast<uint32_t>(lanes.size()));
-  for (auto& w : im.workers) w->burst_group.assign(im.filters.size(), Impl::kNoGroup);
 
   // Write blocks: a fixed budget per worker, handed back and forth on two rings
   // that can each hold every block (so enqueue never fails).
