@@ -149,7 +149,9 @@ def lanes_panel(ax, pipes, cases):
     ymax = 0.0
     for filtered, label, colour, marker in [(False, "no filter", "tab:blue", "o"),
                                             (True, None, "tab:orange", "s")]:
-        sel = sorted((p for p in at128 if bool(p["filter"]) == filtered), key=lambda p: p["lanes"])
+        # A shared expression only: "{vni}" cases (a program per lane) are another curve's points.
+        sel = sorted((p for p in at128 if bool(p["filter"]) == filtered and "{vni}" not in p["filter"]),
+                     key=lambda p: p["lanes"])
         if not sel:
             continue
         if label is None:
