@@ -54,7 +54,7 @@ bench/live_peer.sh --build "$BUILD" "${live[@]}"
 echo "== a 5 s and a 60 s run, paced below the sustained rate: peak RSS and drops" >&2
 # RATE: below what this machine sustains at snaplen 128 into /dev/shm. The
 # default suits a slow host; the published run (README) used PACE_MPPS=12 on
-# a host that sustains ~18 Mpps.
+# a host that sustains ~19-20 Mpps.
 RATE=${PACE_MPPS:-6}
 long=60; [ $QUICK = 1 ] && long=10
 for secs in 5 $long; do

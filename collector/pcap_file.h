@@ -48,8 +48,9 @@
 // impossible pcap record length or pcapng block length) right behind the last
 // whole record, and the first 16 bytes of a write go in last, over the
 // previous marker: at every moment a reader of the .part, or what a kill
-// leaves, ends in whole records and then a marker readers stop at. complete() cuts the older bytes off. A
-// restart cuts an earlier run's .part at its marker (scan_earlier_files).
+// leaves, ends in whole records and then a marker readers stop at.
+// complete() cuts the older bytes off. A restart cuts an earlier run's .part
+// at its marker (scan_earlier_files).
 //
 // Threading: a LaneFile is owned by one writer thread. CompletedFiles is shared
 // by every writer thread (it has its own mutex).

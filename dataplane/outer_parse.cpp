@@ -6,8 +6,6 @@
 namespace vxc {
 namespace {
 
-using namespace wire;
-
 constexpr uint16_t kEtherTypeArp = 0x0806;
 constexpr uint16_t kEtherTypeVlan = 0x8100;
 constexpr uint16_t kEtherTypeQinq = 0x88a8;

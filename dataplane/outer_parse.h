@@ -92,6 +92,16 @@ inline constexpr size_t kVxlanHeaderLen = 8;
 inline constexpr size_t kGeneveHeaderLen = 8;  // without options
 inline constexpr uint16_t kGeneveClassAws = 0x0108;
 inline constexpr uint16_t kEtherTypeTeb = 0x6558;  // GENEVE protocol type: Ethernet
+inline constexpr uint16_t kEtherTypeIpv4 = 0x0800;
+inline constexpr uint16_t kEtherTypeIpv6 = 0x86dd;
+inline constexpr uint8_t kProtoUdp = 17;
+inline constexpr size_t kUdpHeaderLen = 8;
+inline constexpr uint8_t kVxlanFlagI = 0x08;
+
+inline uint16_t load_be16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
+inline uint32_t load_be24(const uint8_t* p) {
+  return static_cast<uint32_t>(p[0]) << 16 | static_cast<uint32_t>(p[1]) << 8 | p[2];
+}
 
 struct ParseConfig {
   std::array<uint16_t, kMaxVxlanPorts> vxlan_ports{kVxlanPort};  // host byte order
@@ -189,18 +199,6 @@ inline OuterResult parse_outer(const uint8_t* frame, size_t len,
 // and so does not build an OuterResult for such a frame (parse_outer's call
 // and result were ~7% of a same-core vxbench run).
 
-namespace wire {
-inline constexpr uint16_t kEtherTypeIpv4 = 0x0800;
-inline constexpr uint16_t kEtherTypeIpv6 = 0x86dd;
-inline constexpr uint8_t kProtoUdp = 17;
-inline constexpr size_t kUdpHeaderLen = 8;
-inline constexpr uint8_t kVxlanFlagI = 0x08;
-inline uint16_t load_be16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
-inline uint32_t load_be24(const uint8_t* p) {
-  return static_cast<uint32_t>(p[0]) << 16 | static_cast<uint32_t>(p[1]) << 8 | p[2];
-}
-}  // namespace wire
-
 struct PlainVxlan {
   uint32_t vni = 0;
   uint32_t inner_offset = 0;  // 50 over IPv4, 70 over IPv6
@@ -217,7 +215,6 @@ template <bool V6>
 [[gnu::always_inline]] inline bool parse_plain_vxlan(const uint8_t* frame, size_t contiguous,
                                                      size_t len, const ParseConfig& config,
                                                      PlainVxlan& out) noexcept {
-  using namespace wire;
   constexpr size_t kIpLen = V6 ? 40 : 20;
   constexpr size_t kIp = kEthHeaderLen, kUdp = kIp + kIpLen, kVxlan = kUdp + kUdpHeaderLen;
   constexpr size_t kInner = kVxlan + kVxlanHeaderLen;

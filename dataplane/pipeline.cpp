@@ -579,24 +579,21 @@ struct Pipeline::Impl {
       if (count < kMaxGroupedPrograms) programs[count] = f;
       ++count;
     }
-    uint64_t match = 0;
-    if (count == 1 || count > kMaxGroupedPrograms) {
-      for (uint16_t i = 0; i < n; ++i) {
-        if (filter_of[i] == nullptr) continue;
-        filter_of[i]->run(&pkts[i], 1, &match);
-        if (match == 0) reject(slots[i]);
-      }
+    if (count > kMaxGroupedPrograms) {
+      for (uint16_t i = 0; i < n; ++i)
+        if (filter_of[i] != nullptr) judge(*filter_of[i], pkts[i], slots[i]);
       return;
     }
-    for (size_t p = 0; p < count; ++p) {
-      for (uint16_t i = 0; i < n; ++i) {
-        if (filter_of[i] != programs[p]) continue;
-        programs[p]->run(&pkts[i], 1, &match);
-        if (match == 0) reject(slots[i]);
-      }
-    }
+    for (size_t p = 0; p < count; ++p)  // one program: a single pass in arrival order
+      for (uint16_t i = 0; i < n; ++i)
+        if (filter_of[i] == programs[p]) judge(*programs[p], pkts[i], slots[i]);
   }
-  void reject(uint32_t& slot) noexcept {
+  // Runs `f` on `m`; a rejected packet is counted as filtered and its slot
+  // becomes kMissing.
+  void judge(const BpfFilter& f, rte_mbuf* m, uint32_t& slot) noexcept {
+    uint64_t match = 0;
+    f.run(&m, 1, &match);
+    if (match != 0) return;
     lanes[slot].filtered.inc();
     slot = LaneTable::kMissing;
   }
