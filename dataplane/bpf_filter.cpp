@@ -4,6 +4,7 @@
 #include <rte_bpf.h>
 #include <rte_errno.h>
 #include <rte_malloc.h>
+#include <rte_mbuf.h>
 
 #include <cstdint>
 #include <memory>
@@ -108,6 +109,7 @@ BpfFilter::BpfFilter(const std::string& expression) : expression_(expression) {
       pcap_compile(pcap.get(), &cbpf, expression_.c_str(), /*optimize=*/1, PCAP_NETMASK_UNKNOWN);
   if (compiled != 0) Fail(expression_, pcap_geterr(pcap.get()));
   std::unique_ptr<bpf_program, PcapCodeFreer> cbpf_owner(&cbpf);
+  interpreted_.emplace(cbpf);
 
   rte_errno = 0;
   std::unique_ptr<rte_bpf_prm, RteFreer> prm(rte_bpf_convert(&cbpf));
@@ -140,6 +142,11 @@ BpfFilter::~BpfFilter() { rte_bpf_destroy(bpf_); }
 const std::string& BpfFilter::expression() const { return expression_; }
 
 bool BpfFilter::jit() const { return jit_func_ != nullptr; }
+
+bool BpfFilter::matches_interpreted(rte_mbuf* m) const noexcept {
+  if (m->nb_segs != 1) return matches(m);  // the interpreter reads one buffer
+  return interpreted_->run(rte_pktmbuf_mtod(m, const uint8_t*), m->pkt_len, m->data_len) != 0;
+}
 
 void BpfFilter::interpret(rte_mbuf* const* pkts, uint32_t n, uint64_t* rc) const noexcept {
   for (uint32_t i = 0; i < n; ++i) rc[i] = rte_bpf_exec(bpf_, pkts[i]);

@@ -5,6 +5,10 @@
 #include <benchmark/benchmark.h>
 #include <rte_bpf.h>
 
+#include <memory>
+#include <string>
+#include <vector>
+
 #include "dataplane/bpf_filter.h"
 #include "eal.h"
 
@@ -57,11 +61,44 @@ void BM_Bpf(benchmark::State& state, const char* expression, Mode mode) {
       static_cast<double>(matches) / static_cast<double>(state.iterations());
 }
 
+// The worker's two ways to judge a burst whose lanes have their own programs:
+// each packet calls the next of `programs` programs ('tcp or vlan <n>', as
+// vxbench's own-programs cases), through the JIT or the classic BPF
+// interpreter (BpfFilter::matches_interpreted). One program stays in the
+// instruction cache; 64 JIT programs evict each other, interpreted ones are data.
+void BM_BpfPrograms(benchmark::State& state, int programs, bool interpreted) {
+  const std::vector<rte_mbuf*>& pkts = inner_mbufs();
+  std::vector<std::unique_ptr<BpfFilter>> filters;
+  for (int p = 0; p < programs; ++p)
+    filters.push_back(std::make_unique<BpfFilter>("tcp or vlan " + std::to_string(p + 1)));
+  if (!interpreted && !filters[0]->jit()) {
+    state.SkipWithError("DPDK has no BPF JIT for this CPU");
+    return;
+  }
+  uint64_t matches = 0;
+  size_t i = 0;
+  size_t p = 0;
+  for (auto _ : state) {
+    const BpfFilter& f = *filters[p];
+    matches += interpreted ? f.matches_interpreted(pkts[i]) : f.matches(pkts[i]);
+    if (++i == pkts.size()) i = 0;
+    if (++p == filters.size()) p = 0;
+  }
+  benchmark::DoNotOptimize(matches);
+  state.SetItemsProcessed(state.iterations());
+  state.counters["matched"] =
+      static_cast<double>(matches) / static_cast<double>(state.iterations());
+}
+
 BENCHMARK_CAPTURE(BM_Bpf, none, "", Mode::none);
 BENCHMARK_CAPTURE(BM_Bpf, tcp_jit, "tcp", Mode::jit);
 BENCHMARK_CAPTURE(BM_Bpf, tcp_interp, "tcp", Mode::interpreter);
 BENCHMARK_CAPTURE(BM_Bpf, tcp443_jit, "tcp port 443", Mode::jit);
 BENCHMARK_CAPTURE(BM_Bpf, tcp443_interp, "tcp port 443", Mode::interpreter);
+BENCHMARK_CAPTURE(BM_BpfPrograms, one_jit, 1, false);
+BENCHMARK_CAPTURE(BM_BpfPrograms, one_cbpf, 1, true);
+BENCHMARK_CAPTURE(BM_BpfPrograms, own64_jit, 64, false);
+BENCHMARK_CAPTURE(BM_BpfPrograms, own64_cbpf, 64, true);
 
 }  // namespace
 }  // namespace micro

@@ -128,3 +128,38 @@ if [ "$findings" -ne 0 ]; then
   find "$cartifacts" -type f >&2
   exit 1
 fi
+
+# The worker's classic BPF interpreter against libpcap's (cbpf_fuzzer.cpp), for
+# VXC_CBPF_FUZZ_SECONDS (default 20). Seeds: tcpdump's programs for a few
+# expressions (when tcpdump is there), each over an IPv4 TCP frame.
+bbinary=$build/cbpf_fuzzer
+build_target "$bbinary" "$root/tests/fuzz/cbpf_fuzzer.cpp" "$root/dataplane/cbpf.cpp" -lpcap
+bcorpus=$build/cbpf-corpus
+bartifacts=$build/cbpf-artifacts
+rm -rf "$bcorpus" "$bartifacts"
+mkdir -p "$bcorpus" "$bartifacts"
+if command -v tcpdump >/dev/null; then
+  i=0
+  for expression in 'tcp or vlan 42' 'tcp port 443' 'ip[2:2] - ((ip[0] & 0xf) << 2) > 40' \
+    'tcp[tcpflags] & tcp-rst != 0' 'len > 100 and udp[4:2] % 7 = 1'; do
+    i=$((i + 1))
+    tcpdump -ddd "$expression" 2>/dev/null | /usr/bin/python3 -c '
+import struct, sys
+lines = sys.stdin.read().split("\n")
+count = int(lines[0])
+insns = b"".join(struct.pack("<HBBI", *map(int, l.split())) for l in lines[1:1 + count])
+frame = bytes.fromhex("020000000002020000000001080045000028000140004006000"
+                      "00a0000010a0000029c4001bb000003e8000007d05010ffff00000000")
+sys.stdout.buffer.write(bytes([count % 64]) + insns + bytes([len(frame)]) + frame)
+' >"$bcorpus/seed$i" || rm -f "$bcorpus/seed$i"
+  done
+fi
+blog=$build/cbpf-fuzz.log
+run_target "$bbinary" "$bcorpus" "$bartifacts" "$blog" "${VXC_CBPF_FUZZ_SECONDS:-20}" 1024
+echo "fuzz: cbpf: ${execs:-0} executions in ${elapsed} s, ${findings} findings"
+if [ "$findings" -ne 0 ]; then
+  tail -n 60 "$blog" >&2
+  echo "fuzz: cbpf FAILED (libFuzzer exit $rc); log $blog; reproduce with: $bbinary <artifact>" >&2
+  find "$bartifacts" -type f >&2
+  exit 1
+fi

@@ -1,8 +1,9 @@
 // BpfFilter over real mbufs. The EAL runs once for the binary (no hugepages,
 // no PCI, one lcore); frames are built byte by byte below. Every verdict is
 // also checked against libpcap's own interpreter (pcap_offline_filter) over
-// the same bytes, and against DPDK's eBPF interpreter on the same loaded
-// program, so the JIT, the interpreter and libpcap are three judges.
+// the same bytes, against DPDK's eBPF interpreter on the same loaded program
+// and against the worker's classic BPF interpreter (matches_interpreted): the
+// JIT and both interpreters are judged by libpcap.
 #include "bpf_filter.h"
 
 #include <arpa/inet.h>
@@ -309,6 +310,7 @@ TEST(BpfFilter, MatchesTheTable) {
 
     EXPECT_EQ(RunOne(filter, m.get()) != 0, c.match);
     EXPECT_EQ(InterpretOne(filter, m.get()) != 0, c.match);
+    EXPECT_EQ(filter.matches_interpreted(m.get()), c.match);
     EXPECT_EQ(Libpcap(c.expression).Matches(frame), c.match);  // the table agrees with libpcap
   }
 }
@@ -352,6 +354,8 @@ TEST(BpfFilter, FrameCutShortNeverMatchesStaleBytes) {
   EXPECT_NE(RunOne(ip, m.get()), 0u);  // what is there is still read
 
   EXPECT_EQ(InterpretOne(port, m.get()), 0u);
+  EXPECT_FALSE(port.matches_interpreted(m.get()));
+  EXPECT_TRUE(ip.matches_interpreted(m.get()));
   EXPECT_FALSE(Libpcap("tcp port 443").Matches(Bytes(full.begin(), full.begin() + 30)));
 
   MbufPtr empty = MakeMbuf({});
@@ -381,6 +385,8 @@ TEST(BpfFilter, FollowsChainedSegments) {
     EXPECT_EQ(RunOne(filter, m_miss.get()), 0u);
     EXPECT_NE(InterpretOne(filter, m_hit.get()), 0u);
     EXPECT_EQ(InterpretOne(filter, m_miss.get()), 0u);
+    EXPECT_TRUE(filter.matches_interpreted(m_hit.get()));  // a chain takes the JIT's code
+    EXPECT_FALSE(filter.matches_interpreted(m_miss.get()));
   }
 }
 
@@ -464,8 +470,8 @@ TEST(BpfFilter, JitIsUsedWhereDpdkHasOne) {
 
 // Random frames, mostly well-formed with fields drawn from small pools so that
 // every expression both matches and misses; some cut short, some chained,
-// some plain noise. BpfFilter::run (the JIT here), DPDK's interpreter and
-// libpcap's interpreter must agree on every one.
+// some plain noise. BpfFilter::run (the JIT here), DPDK's interpreter, the
+// classic BPF interpreter and libpcap's must agree on every one.
 TEST(BpfFilter, JitInterpreterAndLibpcapAgreeOnRandomFrames) {
   std::mt19937 rng(20240611);
   auto pick = [&](auto&& pool) { return pool[rng() % std::size(pool)]; };
@@ -553,6 +559,7 @@ TEST(BpfFilter, JitInterpreterAndLibpcapAgreeOnRandomFrames) {
     for (size_t i = 0; i < pkts.size(); ++i) {
       const bool libpcap = reference.Matches(samples[i].bytes);
       EXPECT_EQ(got[i], interpreted[i]) << "frame " << i;
+      EXPECT_EQ(filter.matches_interpreted(pkts[i]), libpcap) << "frame " << i;
       EXPECT_EQ(got[i] != 0, libpcap) << "frame " << i << ", " << samples[i].bytes.size()
                                       << " bytes, " << int{pkts[i]->nb_segs} << " segments";
       matches += got[i] != 0;

@@ -1,0 +1,45 @@
+// Classic BPF, interpreted: the capture filter's path for bursts whose
+// packets have different programs (bpf_filter.h says when and why). The
+// semantics are libpcap's bpf_filter(), what tcpdump runs in user space:
+// the same return value for every program the constructor accepts and
+// every frame (tests/fuzz/cbpf_fuzzer.cpp compares the two on random
+// programs and frames, tests/unit/bpf_filter_test.cpp on tcpdump's).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+struct bpf_program;
+
+namespace vxc {
+
+enum class CbpfOp : uint8_t;  // cbpf.cpp: an instruction as the interpreter runs it
+
+class CbpfProgram {
+ public:
+  // Checks and translates a classic BPF program, e.g. pcap_compile's: every
+  // opcode one of libpcap's (no Linux extensions, which pcap_compile emits
+  // for live Linux handles only), every jump inside the program, scratch
+  // memory indexes below 16 and never read before written on any path, no
+  // constant divisor of 0 or shift of 32 or more, a return at the end.
+  // Throws std::invalid_argument naming the instruction otherwise.
+  explicit CbpfProgram(const bpf_program& program);
+
+  // The program's return value over the first `len` bytes at `p` of a frame
+  // `wire_len` bytes long (0: no match). A load past `len` returns 0.
+  // noexcept, no allocation.
+  uint32_t run(const uint8_t* p, uint32_t wire_len, uint32_t len) const noexcept;
+
+  void prefetch() const noexcept { __builtin_prefetch(insns_.data()); }
+
+ private:
+  struct Insn {
+    CbpfOp op;
+    uint8_t jt;  // conditional jumps: instructions skipped when true / false
+    uint8_t jf;
+    uint32_t k;
+  };
+  std::vector<Insn> insns_;
+};
+
+}  // namespace vxc
