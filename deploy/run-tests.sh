@@ -4,9 +4,11 @@
 # namespace lab where the kernel mirrors real TCP into the collector), a smoke
 # run of the bench (vxbench_smoke: every packet accounted for at full speed), the
 # libFuzzer targets (classify for VXC_FUZZ_SECONDS, default 60; the replay's
-# record walk for VXC_CAPTURE_FUZZ_SECONDS, default 20), and the unit tests plus
-# the integration tests test_read_pcap, test_hostile and test_faults again
-# under AddressSanitizer and UndefinedBehaviorSanitizer.
+# record walk for VXC_CAPTURE_FUZZ_SECONDS and the capture filter's classic
+# BPF interpreter against libpcap's for VXC_CBPF_FUZZ_SECONDS, default 20
+# each), and the unit tests plus the integration tests test_read_pcap,
+# test_hostile and test_faults again under AddressSanitizer and
+# UndefinedBehaviorSanitizer.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 deploy/build.sh
