@@ -109,7 +109,11 @@ BpfFilter::BpfFilter(const std::string& expression) : expression_(expression) {
       pcap_compile(pcap.get(), &cbpf, expression_.c_str(), /*optimize=*/1, PCAP_NETMASK_UNKNOWN);
   if (compiled != 0) Fail(expression_, pcap_geterr(pcap.get()));
   std::unique_ptr<bpf_program, PcapCodeFreer> cbpf_owner(&cbpf);
-  interpreted_.emplace(cbpf);
+  try {
+    interpreted_.emplace(cbpf);
+  } catch (const std::invalid_argument& e) {  // a program libpcap would run: not expected
+    Fail(expression_, e.what());
+  }
 
   rte_errno = 0;
   std::unique_ptr<rte_bpf_prm, RteFreer> prm(rte_bpf_convert(&cbpf));
