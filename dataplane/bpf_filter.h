@@ -6,8 +6,8 @@
 #pragma once
 
 #include <cstdint>
-#include <string>
 #include <optional>
+#include <string>
 
 #include "cbpf.h"
 
@@ -58,9 +58,9 @@ class BpfFilter {
   void interpret(rte_mbuf* const* pkts, uint32_t n, uint64_t* rc) const noexcept;
 
   std::string expression_;
-  std::optional<CbpfProgram> interpreted_;  // libpcap's program, for matches_interpreted
-  rte_bpf* bpf_ = nullptr;                 // owned; rte_bpf_destroy
-  uint64_t (*jit_func_)(void*) = nullptr;  // native code inside bpf_, or null
+  std::optional<CbpfProgram> interpreted_;  // the classic program, for matches_interpreted
+  rte_bpf* bpf_ = nullptr;                  // owned; rte_bpf_destroy
+  uint64_t (*jit_func_)(void*) = nullptr;   // native code inside bpf_, or null
 };
 
 }  // namespace vxc

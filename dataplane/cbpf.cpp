@@ -10,6 +10,7 @@
 
 namespace vxc {
 
+// clang-format off
 enum class CbpfOp : uint8_t {
   ret_k, ret_a,
   ld_w_abs, ld_h_abs, ld_b_abs, ld_w_ind, ld_h_ind, ld_b_ind, ld_len, ldx_len, ldx_msh,
@@ -23,6 +24,7 @@ enum class CbpfOp : uint8_t {
   // programs are mostly such pairs: half the dispatches.
   ld_w_abs_jeq, ld_h_abs_jeq, ld_b_abs_jeq, ld_w_ind_jeq, ld_h_ind_jeq, ld_b_ind_jeq,
 };
+// clang-format on
 
 namespace {
 
@@ -63,18 +65,26 @@ constexpr OpCode kOpCodes[] = {
 };
 // clang-format on
 
+// The enum lists the conditional jumps together, jgt_k to jset_x.
 bool is_conditional_jump(Op op) { return op >= Op::jgt_k && op <= Op::jset_x; }
 
 // The fused form of a load followed by `jeq #k`, or the load itself.
 Op with_jeq(Op load) {
   switch (load) {
-    case Op::ld_w_abs: return Op::ld_w_abs_jeq;
-    case Op::ld_h_abs: return Op::ld_h_abs_jeq;
-    case Op::ld_b_abs: return Op::ld_b_abs_jeq;
-    case Op::ld_w_ind: return Op::ld_w_ind_jeq;
-    case Op::ld_h_ind: return Op::ld_h_ind_jeq;
-    case Op::ld_b_ind: return Op::ld_b_ind_jeq;
-    default: return load;
+    case Op::ld_w_abs:
+      return Op::ld_w_abs_jeq;
+    case Op::ld_h_abs:
+      return Op::ld_h_abs_jeq;
+    case Op::ld_b_abs:
+      return Op::ld_b_abs_jeq;
+    case Op::ld_w_ind:
+      return Op::ld_w_ind_jeq;
+    case Op::ld_h_ind:
+      return Op::ld_h_ind_jeq;
+    case Op::ld_b_ind:
+      return Op::ld_b_ind_jeq;
+    default:
+      return load;
   }
 }
 
@@ -173,6 +183,7 @@ uint32_t CbpfProgram::run(const uint8_t* p, uint32_t wire_len, uint32_t len) con
       ++pc;
       pc += a == pc->k ? pc->jt : pc->jf;
     };
+    // clang-format off
     switch (pc->op) {
       case Op::ret_k: return k;
       case Op::ret_a: return a;
@@ -230,6 +241,7 @@ uint32_t CbpfProgram::run(const uint8_t* p, uint32_t wire_len, uint32_t len) con
       case Op::tax: x = a; break;
       case Op::txa: a = x; break;
     }
+    // clang-format on
   }
 }
 

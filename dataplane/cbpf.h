@@ -2,8 +2,9 @@
 // packets have different programs (bpf_filter.h says when and why). The
 // semantics are libpcap's bpf_filter(), what tcpdump runs in user space:
 // the same return value for every program the constructor accepts and
-// every frame (tests/fuzz/cbpf_fuzzer.cpp compares the two on random
-// programs and frames, tests/unit/bpf_filter_test.cpp on tcpdump's).
+// every frame (tests/unit/cbpf_test.cpp compares the two on random programs
+// and frames, tests/fuzz/cbpf_fuzzer.cpp on any, tests/unit/bpf_filter_test.cpp
+// on tcpdump's programs).
 #pragma once
 
 #include <cstdint>

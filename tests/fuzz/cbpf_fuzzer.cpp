@@ -58,8 +58,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const uint32_t got = ours->run(buffer.get(), wire, cut);
   const u_int want = bpf_filter(insns.data(), buffer.get(), wire, cut);
   if (got != want) {
-    std::fprintf(stderr, "cbpf_fuzzer: returned %u, libpcap %u (%zu instructions, %u of %u bytes)\n",
-                 got, want, n, cut, wire);
+    std::fprintf(stderr,
+                 "cbpf_fuzzer: returned %u, libpcap %u (%zu instructions, %u of %u bytes)\n", got,
+                 want, n, cut, wire);
     std::abort();
   }
   return 0;

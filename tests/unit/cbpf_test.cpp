@@ -65,10 +65,10 @@ TEST(Cbpf, RejectsWhatItCannotRunSafely) {
     EXPECT_NE(Check(c.program).find(c.error), std::string::npos) << Check(c.program);
   }
   // Written on both paths, or before the branch: fine.
-  EXPECT_EQ(Check({Jump(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 2), Stmt(BPF_ST, 2),
-                   Stmt(BPF_JMP | BPF_JA, 1), Stmt(BPF_STX, 2), Stmt(BPF_LD | BPF_MEM, 2),
-                   Stmt(BPF_RET | BPF_A, 0)}),
-            "");
+  EXPECT_EQ(
+      Check({Jump(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 2), Stmt(BPF_ST, 2), Stmt(BPF_JMP | BPF_JA, 1),
+             Stmt(BPF_STX, 2), Stmt(BPF_LD | BPF_MEM, 2), Stmt(BPF_RET | BPF_A, 0)}),
+      "");
   EXPECT_EQ(Check({Stmt(BPF_ST, 15), Jump(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 1),
                    Stmt(BPF_LD | BPF_IMM, 7), Stmt(BPF_LDX | BPF_MEM, 15), ret}),
             "");
@@ -79,20 +79,28 @@ TEST(Cbpf, RejectsWhatItCannotRunSafely) {
 TEST(Cbpf, RunsPcapCompilePrograms) {
   // An IPv4 TCP ACK from 10.0.0.1:40000 to 10.0.0.2:443 behind a VLAN tag.
   const std::vector<uint8_t> frame = {
-      0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1, 0x81, 0x00, 0x00, 0x64, 0x08, 0x00,
-      0x45, 0, 0, 40, 0, 1, 0x40, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
-      0x9c, 0x40, 0x01, 0xbb, 0, 0, 0x03, 0xe8, 0, 0, 0x07, 0xd0, 0x50, 0x10, 0xff, 0xff, 0, 0, 0, 0};
-  const char* expressions[] = {"", "vlan 100 and tcp port 443", "vlan 101", "tcp or vlan 42",
-                               "vlan and host 10.0.0.2", "vlan and tcp[tcpflags] & tcp-ack != 0",
-                               "vlan and ip[2:2] - ((ip[0] & 0xf) << 2) > 10", "len > 40",
-                               "vlan and ip[2:2] * 3 / 7 % 5 = 2", "ip6 or arp"};
+      0x02, 0,    0,    0,    0,    2,    0x02, 0,    0,    0,    0,    1,    0x81, 0x00, 0x00,
+      0x64, 0x08, 0x00, 0x45, 0,    0,    40,   0,    1,    0x40, 0,    64,   6,    0,    0,
+      10,   0,    0,    1,    10,   0,    0,    2,    0x9c, 0x40, 0x01, 0xbb, 0,    0,    0x03,
+      0xe8, 0,    0,    0x07, 0xd0, 0x50, 0x10, 0xff, 0xff, 0,    0,    0,    0};
+  const char* expressions[] = {"",
+                               "vlan 100 and tcp port 443",
+                               "vlan 101",
+                               "tcp or vlan 42",
+                               "vlan and host 10.0.0.2",
+                               "vlan and tcp[tcpflags] & tcp-ack != 0",
+                               "vlan and ip[2:2] - ((ip[0] & 0xf) << 2) > 10",
+                               "len > 40",
+                               "vlan and ip[2:2] * 3 / 7 % 5 = 2",
+                               "ip6 or arp"};
   pcap_t* pcap = pcap_open_dead(DLT_EN10MB, 65535);
   ASSERT_NE(pcap, nullptr);
   size_t matched = 0;
   for (const char* expression : expressions) {
     SCOPED_TRACE(expression);
     bpf_program code{};
-    ASSERT_EQ(pcap_compile(pcap, &code, expression, 1, PCAP_NETMASK_UNKNOWN), 0) << pcap_geterr(pcap);
+    ASSERT_EQ(pcap_compile(pcap, &code, expression, 1, PCAP_NETMASK_UNKNOWN), 0)
+        << pcap_geterr(pcap);
     const CbpfProgram program(code);
     const auto len = static_cast<uint32_t>(frame.size());
     for (uint32_t cut : {len, len - 10, 30u, 14u, 0u}) {
@@ -112,6 +120,7 @@ TEST(Cbpf, RunsPcapCompilePrograms) {
 // the same value on every frame and every cut of it.
 TEST(Cbpf, AgreesWithLibpcapOnRandomPrograms) {
   std::mt19937 rng(20261127);
+  // clang-format off
   const uint16_t codes[] = {
       BPF_RET | BPF_K, BPF_RET | BPF_A,
       BPF_LD | BPF_W | BPF_ABS, BPF_LD | BPF_H | BPF_ABS, BPF_LD | BPF_B | BPF_ABS,
@@ -132,16 +141,23 @@ TEST(Cbpf, AgreesWithLibpcapOnRandomPrograms) {
       BPF_ALU | BPF_RSH | BPF_X,
       BPF_ALU | BPF_NEG, BPF_MISC | BPF_TAX, BPF_MISC | BPF_TXA,
   };
+  // clang-format on
   // Constants: packet offsets near the frames' lengths, scratch indexes,
   // shift counts, and values that wrap.
   auto constant = [&]() -> uint32_t {
     switch (rng() % 6) {
-      case 0: return rng() % 80;
-      case 1: return rng() % 16;
-      case 2: return rng() % 40;
-      case 3: return 0xffffffffu - rng() % 4;
-      case 4: return 0xfffff000u + rng() % 64;  // Linux's extension offsets
-      default: return rng();
+      case 0:
+        return rng() % 80;
+      case 1:
+        return rng() % 16;
+      case 2:
+        return rng() % 40;
+      case 3:
+        return 0xffffffffu - rng() % 4;
+      case 4:
+        return 0xfffff000u + rng() % 64;  // Linux's extension offsets
+      default:
+        return rng();
     }
   };
   std::vector<std::vector<uint8_t>> frames;
@@ -184,7 +200,7 @@ TEST(Cbpf, AgreesWithLibpcapOnRandomPrograms) {
   }
   std::printf("random programs: %zu of 40000 accepted, %zu runs compared, %zu non-zero\n", accepted,
               compared, nonzero);
-  EXPECT_GT(accepted, 4000u);    // the generator is not mostly rejected
+  EXPECT_GT(accepted, 4000u);         // the generator is not mostly rejected
   EXPECT_GT(nonzero, compared / 10);  // nor mostly returns 0
 }
 
