@@ -7,6 +7,8 @@
 #    cross-core sources; sweeps of snaplen, lanes, filter, sink, workers),
 #    3 runs per case, median: bench/results/vxbench.{txt,json}
 # 2. vxmicro: per-stage Google Benchmark figures: bench/results/vxmicro.{txt,json}
+#    and what a capture filter costs, in adjacent on/off pairs:
+#    bench/results/filters-paired.txt
 # 3. --read-pcap against tcpdump and editcap on the same files, median of 5:
 #    bench/results/readpcap_vs_tcpdump.{txt,json}
 # 4. a live feed: kernel vxlan + tcpdump -s 128 against vxcollector on
@@ -46,6 +48,9 @@ echo "== vxbench" >&2
 { echo "$stamp"; "$BUILD/bench/vxbench" "${vx[@]}" --json $R/vxbench.json; } | tee $R/vxbench.txt
 echo "== vxmicro" >&2
 { echo "$stamp"; bench/micro/run.sh --build "$BUILD"; } | tee $R/vxmicro.txt
+echo "== capture filter, paired runs" >&2
+pairs=8; [ $QUICK = 1 ] && pairs=2
+bench/filter_pairs.sh --build "$BUILD" --pairs $pairs | tee $R/filters-paired.txt
 echo "== read-pcap peers" >&2
 bench/readpcap_vs_tcpdump.sh --build "$BUILD" --runs $runs --json $R/readpcap_vs_tcpdump.json |
   { echo "$stamp"; cat; } | tee $R/readpcap_vs_tcpdump.txt
