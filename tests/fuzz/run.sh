@@ -57,6 +57,18 @@ run_target() {
   if [ "$rc" -ne 0 ] && [ "$findings" -eq 0 ]; then findings=1; fi
 }
 
+# report_target NAME BINARY ARTIFACTS LOG: after run_target, prints the
+# target's line; on a finding, the log's tail and the artifacts, and exits 1.
+report_target() {
+  echo "fuzz: $1: ${execs:-0} executions in ${elapsed} s, ${findings} findings"
+  if [ "$findings" -ne 0 ]; then
+    tail -n 60 "$4" >&2
+    echo "fuzz: $1 FAILED (libFuzzer exit $rc); log $4; reproduce with: $2 <artifact>" >&2
+    find "$3" -type f >&2
+    exit 1
+  fi
+}
+
 binary=$build/classify_fuzzer
 build_target "$binary" "$root/tests/fuzz/classify_fuzzer.cpp" "$root/dataplane/outer_parse.cpp"
 
@@ -121,13 +133,7 @@ open(sys.argv[1], "wb").write(b"\x55" + header + records)
 PY
 clog=$build/capture-fuzz.log
 run_target "$cbinary" "$ccorpus" "$cartifacts" "$clog" "${VXC_CAPTURE_FUZZ_SECONDS:-20}" 300000
-echo "fuzz: capture_file: ${execs:-0} executions in ${elapsed} s, ${findings} findings"
-if [ "$findings" -ne 0 ]; then
-  tail -n 60 "$clog" >&2
-  echo "fuzz: capture_file FAILED (libFuzzer exit $rc); log $clog; reproduce with: $cbinary <artifact>" >&2
-  find "$cartifacts" -type f >&2
-  exit 1
-fi
+report_target capture_file "$cbinary" "$cartifacts" "$clog"
 
 # The worker's classic BPF interpreter against libpcap's (cbpf_fuzzer.cpp), for
 # VXC_CBPF_FUZZ_SECONDS (default 20). Seeds: tcpdump's programs for a few
@@ -156,10 +162,4 @@ sys.stdout.buffer.write(bytes([count % 64]) + insns + bytes([len(frame)]) + fram
 fi
 blog=$build/cbpf-fuzz.log
 run_target "$bbinary" "$bcorpus" "$bartifacts" "$blog" "${VXC_CBPF_FUZZ_SECONDS:-20}" 1024
-echo "fuzz: cbpf: ${execs:-0} executions in ${elapsed} s, ${findings} findings"
-if [ "$findings" -ne 0 ]; then
-  tail -n 60 "$blog" >&2
-  echo "fuzz: cbpf FAILED (libFuzzer exit $rc); log $blog; reproduce with: $bbinary <artifact>" >&2
-  find "$bartifacts" -type f >&2
-  exit 1
-fi
+report_target cbpf "$bbinary" "$bartifacts" "$blog"
