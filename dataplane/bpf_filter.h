@@ -46,8 +46,8 @@ class BpfFilter {
   // The same verdict from the classic BPF program interpreted (cbpf.h; a
   // chained mbuf takes matches()). Slower than the JIT's code while that is
   // in the instruction cache, but the same code for every program: the
-  // worker uses it when a burst's packets have different programs, whose JIT
-  // code evicts each other's (vxmicro BM_BpfPrograms has the figures).
+  // worker uses it when lanes have different programs, whose JIT code
+  // evicts each other's (vxmicro BM_BpfPrograms has the figures).
   bool matches_interpreted(rte_mbuf* m) const noexcept;
   // Asks for the interpreted program's first instructions to be cached.
   void prefetch_interpreted() const noexcept { interpreted_->prefetch(); }

@@ -557,30 +557,28 @@ struct Pipeline::Impl {
 
   // Runs the capture filters of a burst's packets (slots[i]: pkts[i]'s lane,
   // or kMissing) and sets the slot of each packet its lane's filter rejects
-  // to kMissing, counted as filtered. A burst whose packets all have one
-  // program (a shared expression) runs the JIT's code. A burst mixing
-  // programs (lanes with their own) runs the classic BPF interpreter
-  // (cbpf.h), whose code is the same for every program: a different JIT
-  // program at almost every packet missed the instruction cache each time
-  // (64 lanes with their own programs, null sink: 13.7 Mpps through the JIT,
-  // 16.4 interpreted; on 4 lanes the interpreter matched running the burst
-  // through each JIT program in turn, which it replaces).
+  // to kMissing, counted as filtered. With one program (every filtered lane
+  // has the same expression) the JIT's code runs. With several (lanes with
+  // their own) the classic BPF interpreter runs (cbpf.h), whose code is the
+  // same for every program: a different JIT program at almost every packet
+  // missed the instruction cache each time (64 lanes with their own
+  // programs, null sink: 13.7 Mpps through the JIT, 16.4 interpreted). The
+  // choice is the configuration's, not each burst's: finding out whether a
+  // burst mixes programs cost a pass of ~19 instructions a packet, and
+  // bursts of lanes with their own programs mostly do.
   void filter_burst(rte_mbuf** pkts, uint16_t n, uint32_t* slots) noexcept {
-    const BpfFilter* filter_of[kBurst];  // [packet] its lane's program, or null
-    const BpfFilter* first = nullptr;
-    bool mixed = false;
+    const bool one_program = filters.size() == 1;
+    if (!one_program)  // the lane -> filter -> instructions chain, for the whole burst at once
+      for (uint16_t i = 0; i < n; ++i)
+        if (slots[i] != LaneTable::kMissing && lanes[slots[i]].filter != nullptr)
+          lanes[slots[i]].filter->prefetch_interpreted();
     for (uint16_t i = 0; i < n; ++i) {
-      const BpfFilter* f = slots[i] == LaneTable::kMissing ? nullptr : lanes[slots[i]].filter;
-      filter_of[i] = f;
-      if (f == nullptr) continue;
-      if (first == nullptr) first = f;
-      mixed |= f != first;
-      f->prefetch_interpreted();
-    }
-    for (uint16_t i = 0; i < n; ++i) {
-      const BpfFilter* f = filter_of[i];
-      if (f == nullptr || (mixed ? f->matches_interpreted(pkts[i]) : f->matches(pkts[i]))) continue;
-      lanes[slots[i]].filtered.inc();
+      if (slots[i] == LaneTable::kMissing) continue;
+      LaneSlot& lane = lanes[slots[i]];
+      const BpfFilter* f = lane.filter;
+      if (f == nullptr || (one_program ? f->matches(pkts[i]) : f->matches_interpreted(pkts[i])))
+        continue;
+      lane.filtered.inc();
       slots[i] = LaneTable::kMissing;
     }
   }
