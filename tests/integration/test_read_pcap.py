@@ -182,9 +182,8 @@ def main():
     vxc.cleanup(out, len(F.failed) == nfail)
 
     # 5b. A different program on each of three lanes whose frames share bursts:
-    #     a burst mixing programs runs the classic BPF interpreter, a burst of one
-    #     program the JIT (Pipeline filter_burst); every verdict must land on its
-    #     own packet and lane. Oracle:
+    #     lanes with different programs run the classic BPF interpreter (Pipeline
+    #     filter_burst); every verdict must land on its own packet and lane. Oracle:
     #     tcpdump (libpcap BPF) over each lane's inner frames.
     nfail = len(F.failed)
     programs = {"web": (42, "tcp port 80"), "qinq": (4242, "vlan 300 and tcp"), "five": (5, "udp or icmp")}
