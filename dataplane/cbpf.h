@@ -31,8 +31,6 @@ class CbpfProgram {
   // noexcept, no allocation.
   uint32_t run(const uint8_t* p, uint32_t wire_len, uint32_t len) const noexcept;
 
-  void prefetch() const noexcept { __builtin_prefetch(insns_.data()); }
-
  private:
   struct Insn {
     CbpfOp op;

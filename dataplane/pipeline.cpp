@@ -568,10 +568,6 @@ struct Pipeline::Impl {
   // bursts of lanes with their own programs mostly do.
   void filter_burst(rte_mbuf** pkts, uint16_t n, uint32_t* slots) noexcept {
     const bool one_program = filters.size() == 1;
-    if (!one_program)  // the lane -> filter -> instructions chain, for the whole burst at once
-      for (uint16_t i = 0; i < n; ++i)
-        if (slots[i] != LaneTable::kMissing && lanes[slots[i]].filter != nullptr)
-          lanes[slots[i]].filter->prefetch_interpreted();
     for (uint16_t i = 0; i < n; ++i) {
       if (slots[i] == LaneTable::kMissing) continue;
       LaneSlot& lane = lanes[slots[i]];
