@@ -183,7 +183,7 @@ def main():
 
     # 5b. A different program on each of three lanes whose frames share bursts:
     #     lanes with different programs run the classic BPF interpreter (Pipeline
-    #     filter_burst); every verdict must land on its own packet and lane. Oracle:
+    #     passes); every verdict must land on its own packet and lane. Oracle:
     #     tcpdump (libpcap BPF) over each lane's inner frames.
     nfail = len(F.failed)
     programs = {"web": (42, "tcp port 80"), "qinq": (4242, "vlan 300 and tcp"), "five": (5, "udp or icmp")}
