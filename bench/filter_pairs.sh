@@ -10,6 +10,7 @@
 # --pairs N          pairs per comparison (default 8)
 # --against VXBENCH  also pair another vxbench binary (e.g. an older commit's)
 #                    against this one on the filter cases
+# C. pairs the build with itself: the noise floor of the same minutes.
 # Prints the table; bench/run.sh keeps it as bench/results/filters-paired.txt.
 set -euo pipefail
 
@@ -67,3 +68,7 @@ if [ -n "$AGAINST" ]; then
     pairs "$c" "$AGAINST" "$c" "$VXBENCH" "$c"
   done
 fi
+# The same minutes' control: what a ratio is when nothing differs. A set whose
+# ratios above are not farther from 1 than this one's shows no effect.
+echo "C. noise floor: this build against itself, same case"
+pairs "pipe-64l-s128-nullsink-own against itself" "$VXBENCH" pipe-64l-s128-nullsink-own "$VXBENCH" pipe-64l-s128-nullsink-own
