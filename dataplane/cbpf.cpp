@@ -68,24 +68,14 @@ constexpr OpCode kOpCodes[] = {
 // The enum lists the conditional jumps together, jgt_k to jset_x.
 bool is_conditional_jump(Op op) { return op >= Op::jgt_k && op <= Op::jset_x; }
 
-// The fused form of a load followed by `jeq #k`, or the load itself.
+// The fused form of a load followed by `jeq #k`, or the load itself. The
+// enum lists the six packet loads and their fused forms in the same order.
+static_assert(static_cast<int>(Op::ld_b_ind) - static_cast<int>(Op::ld_w_abs) ==
+              static_cast<int>(Op::ld_b_ind_jeq) - static_cast<int>(Op::ld_w_abs_jeq));
 Op with_jeq(Op load) {
-  switch (load) {
-    case Op::ld_w_abs:
-      return Op::ld_w_abs_jeq;
-    case Op::ld_h_abs:
-      return Op::ld_h_abs_jeq;
-    case Op::ld_b_abs:
-      return Op::ld_b_abs_jeq;
-    case Op::ld_w_ind:
-      return Op::ld_w_ind_jeq;
-    case Op::ld_h_ind:
-      return Op::ld_h_ind_jeq;
-    case Op::ld_b_ind:
-      return Op::ld_b_ind_jeq;
-    default:
-      return load;
-  }
+  if (load < Op::ld_w_abs || load > Op::ld_b_ind) return load;
+  return static_cast<Op>(static_cast<int>(Op::ld_w_abs_jeq) + static_cast<int>(load) -
+                         static_cast<int>(Op::ld_w_abs));
 }
 
 // Loads the N big-endian bytes at p[offset] into a; false when they do not
