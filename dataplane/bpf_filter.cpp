@@ -149,7 +149,7 @@ bool BpfFilter::jit() const { return jit_func_ != nullptr; }
 
 bool BpfFilter::matches_interpreted(rte_mbuf* m) const noexcept {
   if (m->nb_segs != 1) return matches(m);  // the interpreter reads one buffer
-  return interpreted_->run(rte_pktmbuf_mtod(m, const uint8_t*), m->pkt_len, m->data_len) != 0;
+  return interpreted_->matches(rte_pktmbuf_mtod(m, const uint8_t*), m->pkt_len, m->data_len);
 }
 
 void BpfFilter::interpret(rte_mbuf* const* pkts, uint32_t n, uint64_t* rc) const noexcept {

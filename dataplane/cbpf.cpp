@@ -78,6 +78,25 @@ Op with_jeq(Op load) {
                          static_cast<int>(Op::ld_w_abs));
 }
 
+// Insn::folds of a conditional jump: the instruction it lands on when true
+// (false) is `ret #k`, and that k is not 0.
+constexpr uint8_t kTrueReturns = 1, kTrueMatches = 2, kFalseReturns = 4, kFalseMatches = 8;
+
+// Moves pc past the conditional jump at pc, `taken` or not. Verdict runs
+// stop at a jump that lands on `ret #k` instead: true, with `verdict` set.
+template <bool kVerdictOnly, typename Insn>
+inline bool take_jump(const Insn*& pc, bool taken, uint32_t& verdict) noexcept {
+  if constexpr (kVerdictOnly) {
+    const unsigned side = taken ? pc->folds : pc->folds >> 2;  // as the kTrue bits
+    if ((side & kTrueReturns) != 0) {
+      verdict = (side & kTrueMatches) != 0;
+      return true;
+    }
+  }
+  pc += taken ? pc->jt : pc->jf;
+  return false;
+}
+
 // Loads the N big-endian bytes at p[offset] into a; false when they do not
 // all lie within the first len bytes. 64-bit: X + k cannot wrap.
 template <unsigned N>
@@ -154,28 +173,46 @@ CbpfProgram::CbpfProgram(const bpf_program& program) {
       if (after == 0) fail("the program does not end with a return");
       written[i + 1] &= w;
     }
-    insns_.push_back({op, in.jt, in.jf, in.k});
+    insns_.push_back({op, in.jt, in.jf, 0, in.k});
   }
   for (uint32_t i = 0; i + 1 < n; ++i)
     if (insns_[i + 1].op == Op::jeq_k) insns_[i].op = with_jeq(insns_[i].op);
+  for (uint32_t i = 0; i < n; ++i) {
+    Insn& in = insns_[i];
+    if (!is_conditional_jump(in.op)) continue;
+    const Insn& when_true = insns_[i + 1 + in.jt];
+    const Insn& when_false = insns_[i + 1 + in.jf];
+    if (when_true.op == Op::ret_k) in.folds |= kTrueReturns | (when_true.k != 0 ? kTrueMatches : 0);
+    if (when_false.op == Op::ret_k)
+      in.folds |= kFalseReturns | (when_false.k != 0 ? kFalseMatches : 0);
+  }
 }
 
-uint32_t CbpfProgram::run(const uint8_t* p, uint32_t wire_len, uint32_t length) const noexcept {
+uint32_t CbpfProgram::run(const uint8_t* p, uint32_t wire_len, uint32_t len) const noexcept {
+  return execute<false>(p, wire_len, len);
+}
+
+bool CbpfProgram::matches(const uint8_t* p, uint32_t wire_len, uint32_t len) const noexcept {
+  return execute<true>(p, wire_len, len) != 0;
+}
+
+template <bool kVerdictOnly>
+uint32_t CbpfProgram::execute(const uint8_t* p, uint32_t wire_len, uint32_t length) const noexcept {
   const uint64_t len = length;  // widened once, not at every load
   uint32_t a = 0;
   uint32_t x = 0;
   // Not zeroed: the constructor proved that every path writes a word before
-  // it reads it (7 of the ~60 instructions a packet in the pipeline).
+  // it reads it (zeroing them cost 7 instructions a packet in the pipeline).
   uint32_t mem[BPF_MEMWORDS];
+  uint32_t verdict = 0;  // set by take_jump when it ends the run
   // Every path ends at a return (the constructor's checks), so pc stays
   // inside the program.
   for (const Insn* pc = insns_.data();; ++pc) {
     const uint32_t k = pc->k;
-    // A fused load's jeq: the next instruction, taken in this step.
-    auto jeq_next = [&pc, &a] {
-      ++pc;
-      pc += a == pc->k ? pc->jt : pc->jf;
-    };
+    // A conditional jump at pc: moves pc, or returns the verdict it carries.
+#define VXC_CBPF_JUMP(taken)                                         \
+  if (take_jump<kVerdictOnly>(pc, (taken), verdict)) return verdict; \
+  break
     // clang-format off
     switch (pc->op) {
       case Op::ret_k: return k;
@@ -186,12 +223,12 @@ uint32_t CbpfProgram::run(const uint8_t* p, uint32_t wire_len, uint32_t length) 
       case Op::ld_w_ind: if (!load<4>(p, len, uint64_t{x} + k, a)) return 0; break;
       case Op::ld_h_ind: if (!load<2>(p, len, uint64_t{x} + k, a)) return 0; break;
       case Op::ld_b_ind: if (!load<1>(p, len, uint64_t{x} + k, a)) return 0; break;
-      case Op::ld_w_abs_jeq: if (!load<4>(p, len, k, a)) return 0; jeq_next(); break;
-      case Op::ld_h_abs_jeq: if (!load<2>(p, len, k, a)) return 0; jeq_next(); break;
-      case Op::ld_b_abs_jeq: if (!load<1>(p, len, k, a)) return 0; jeq_next(); break;
-      case Op::ld_w_ind_jeq: if (!load<4>(p, len, uint64_t{x} + k, a)) return 0; jeq_next(); break;
-      case Op::ld_h_ind_jeq: if (!load<2>(p, len, uint64_t{x} + k, a)) return 0; jeq_next(); break;
-      case Op::ld_b_ind_jeq: if (!load<1>(p, len, uint64_t{x} + k, a)) return 0; jeq_next(); break;
+      case Op::ld_w_abs_jeq: if (!load<4>(p, len, k, a)) return 0; ++pc; VXC_CBPF_JUMP(a == pc->k);
+      case Op::ld_h_abs_jeq: if (!load<2>(p, len, k, a)) return 0; ++pc; VXC_CBPF_JUMP(a == pc->k);
+      case Op::ld_b_abs_jeq: if (!load<1>(p, len, k, a)) return 0; ++pc; VXC_CBPF_JUMP(a == pc->k);
+      case Op::ld_w_ind_jeq: if (!load<4>(p, len, uint64_t{x} + k, a)) return 0; ++pc; VXC_CBPF_JUMP(a == pc->k);
+      case Op::ld_h_ind_jeq: if (!load<2>(p, len, uint64_t{x} + k, a)) return 0; ++pc; VXC_CBPF_JUMP(a == pc->k);
+      case Op::ld_b_ind_jeq: if (!load<1>(p, len, uint64_t{x} + k, a)) return 0; ++pc; VXC_CBPF_JUMP(a == pc->k);
       case Op::ld_len: a = wire_len; break;
       case Op::ldx_len: x = wire_len; break;
       case Op::ldx_msh: if (!load<1>(p, len, k, x)) return 0; x = (x & 0xf) << 2; break;
@@ -202,14 +239,14 @@ uint32_t CbpfProgram::run(const uint8_t* p, uint32_t wire_len, uint32_t length) 
       case Op::st: mem[k] = a; break;
       case Op::stx: mem[k] = x; break;
       case Op::ja: pc += k; break;
-      case Op::jgt_k: pc += a > k ? pc->jt : pc->jf; break;
-      case Op::jge_k: pc += a >= k ? pc->jt : pc->jf; break;
-      case Op::jeq_k: pc += a == k ? pc->jt : pc->jf; break;
-      case Op::jset_k: pc += (a & k) != 0 ? pc->jt : pc->jf; break;
-      case Op::jgt_x: pc += a > x ? pc->jt : pc->jf; break;
-      case Op::jge_x: pc += a >= x ? pc->jt : pc->jf; break;
-      case Op::jeq_x: pc += a == x ? pc->jt : pc->jf; break;
-      case Op::jset_x: pc += (a & x) != 0 ? pc->jt : pc->jf; break;
+      case Op::jgt_k: VXC_CBPF_JUMP(a > k);
+      case Op::jge_k: VXC_CBPF_JUMP(a >= k);
+      case Op::jeq_k: VXC_CBPF_JUMP(a == k);
+      case Op::jset_k: VXC_CBPF_JUMP((a & k) != 0);
+      case Op::jgt_x: VXC_CBPF_JUMP(a > x);
+      case Op::jge_x: VXC_CBPF_JUMP(a >= x);
+      case Op::jeq_x: VXC_CBPF_JUMP(a == x);
+      case Op::jset_x: VXC_CBPF_JUMP((a & x) != 0);
       case Op::add_k: a += k; break;
       case Op::sub_k: a -= k; break;
       case Op::mul_k: a *= k; break;
@@ -240,5 +277,6 @@ uint32_t CbpfProgram::run(const uint8_t* p, uint32_t wire_len, uint32_t length) 
     // clang-format on
   }
 }
+#undef VXC_CBPF_JUMP
 
 }  // namespace vxc

@@ -57,6 +57,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::memcpy(buffer.get(), frame, cut);
   const uint32_t got = ours->run(buffer.get(), wire, cut);
   const u_int want = bpf_filter(insns.data(), buffer.get(), wire, cut);
+  if (ours->matches(buffer.get(), wire, cut) != (want != 0)) {
+    std::fprintf(stderr, "cbpf_fuzzer: matches() disagrees with libpcap's %u (%zu instructions)\n",
+                 want, n);
+    std::abort();
+  }
   if (got != want) {
     std::fprintf(stderr,
                  "cbpf_fuzzer: returned %u, libpcap %u (%zu instructions, %u of %u bytes)\n", got,

@@ -107,6 +107,7 @@ TEST(Cbpf, RunsPcapCompilePrograms) {
       SCOPED_TRACE("first " + std::to_string(cut) + " bytes");
       const uint32_t expected = bpf_filter(code.bf_insns, frame.data(), len, cut);
       EXPECT_EQ(program.run(frame.data(), len, cut), expected);
+      EXPECT_EQ(program.matches(frame.data(), len, cut), expected != 0);
       matched += expected != 0;
     }
     pcap_freecode(&code);
@@ -192,6 +193,8 @@ TEST(Cbpf, AgreesWithLibpcapOnRandomPrograms) {
       for (uint32_t cut : {wire, wire / 2}) {
         const uint32_t expected = bpf_filter(p.data(), f.data(), wire, cut);
         ASSERT_EQ(ours.run(f.data(), wire, cut), expected)
+            << "program " << n << ", frame of " << wire << " bytes, first " << cut;
+        ASSERT_EQ(ours.matches(f.data(), wire, cut), expected != 0)
             << "program " << n << ", frame of " << wire << " bytes, first " << cut;
         ++compared;
         nonzero += expected != 0;
