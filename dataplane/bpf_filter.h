@@ -49,6 +49,8 @@ class BpfFilter {
   // worker uses it when lanes have different programs, whose JIT code
   // evicts each other's (vxmicro BM_BpfPrograms has the figures).
   bool matches_interpreted(rte_mbuf* m) const noexcept;
+  // Asks for the interpreted program's first instructions to be cached.
+  void prefetch_interpreted() const noexcept { interpreted_->prefetch(); }
 
  private:
   friend struct BpfFilterTestPeer;  // tests run DPDK's interpreter on bpf_ beside the JIT

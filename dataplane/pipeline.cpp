@@ -554,6 +554,8 @@ struct Pipeline::Impl {
     // ~2 more L1 misses a packet).
     const bool one_program = filters.size() == 1;
     for (uint16_t i = 0; i < n; ++i) {
+      if (!one_program && i + kProgramPrefetchAhead < n)
+        prefetch_program(slots[i + kProgramPrefetchAhead]);
       if (slots[i] == LaneTable::kMissing) continue;
       LaneSlot& lane = lanes[slots[i]];
       if (lane.filter != nullptr && !passes(*lane.filter, one_program, pkts[i])) {
@@ -577,6 +579,18 @@ struct Pipeline::Impl {
   // with their own programs mostly do.
   static bool passes(const BpfFilter& f, bool one_program, rte_mbuf* m) noexcept {
     return one_program ? f.matches(m) : f.matches_interpreted(m);
+  }
+
+  // With many lanes, each with its own program, a program's first line is
+  // mostly out of L1 by its lane's next packet (the lanes' write stages
+  // evict it): run_lanes asks for it two packets ahead. 64 lanes, null
+  // sink, 30 interleaved rounds each against no prefetch: 2 ahead 1.041 and
+  // 1.046 (19 and 23 of 30 faster), 4 ahead 1.028; 4 lanes 1.027.
+  static constexpr uint16_t kProgramPrefetchAhead = 2;
+  void prefetch_program(uint32_t slot) const noexcept {
+    if (slot == LaneTable::kMissing) return;
+    const BpfFilter* f = lanes[slot].filter;
+    if (f != nullptr) f->prefetch_interpreted();
   }
 
   // Frees a burst as rte_pktmbuf_free_bulk(pkts, n) does. The usual burst,
