@@ -1,10 +1,10 @@
-// Classic BPF, interpreted: the capture filter's path for bursts whose
-// packets have different programs (bpf_filter.h says when and why). The
+// Classic BPF, interpreted: the capture filter's path when lanes have
+// different programs (pipeline.cpp's passes() says when and why). The
 // semantics are libpcap's bpf_filter(), what tcpdump runs in user space:
-// the same return value for every program the constructor accepts and
-// every frame (tests/unit/cbpf_test.cpp compares the two on random programs
-// and frames, tests/fuzz/cbpf_fuzzer.cpp on any, tests/unit/bpf_filter_test.cpp
-// on tcpdump's programs).
+// the same return value (run) and verdict (matches) for every program the
+// constructor accepts and every frame (tests/unit/cbpf_test.cpp compares
+// them on random programs and frames, tests/fuzz/cbpf_fuzzer.cpp on any,
+// tests/unit/bpf_filter_test.cpp on tcpdump's programs).
 #pragma once
 
 #include <cstdint>
