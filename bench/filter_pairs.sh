@@ -7,7 +7,8 @@
 #
 #   bench/filter_pairs.sh [--build DIR] [--pairs N] [--against VXBENCH]
 #
-# --pairs N          pairs per comparison (default 8)
+# --pairs N          pairs per comparison (default 16: with 10, two sets of the
+#                    same code differed by 5 points here, 13.3% and 18.7%)
 # --against VXBENCH  also pair another vxbench binary (e.g. an older commit's)
 #                    against this one on the filter cases
 # C. pairs the build with itself: the noise floor of the same minutes.
@@ -16,7 +17,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=$ROOT/build-bench
-PAIRS=8
+PAIRS=16
 AGAINST=
 while [ $# -gt 0 ]; do
   case $1 in

@@ -49,7 +49,7 @@ echo "== vxbench" >&2
 echo "== vxmicro" >&2
 { echo "$stamp"; bench/micro/run.sh --build "$BUILD"; } | tee $R/vxmicro.txt
 echo "== capture filter, paired runs" >&2
-pairs=8; [ $QUICK = 1 ] && pairs=2
+pairs=16; [ $QUICK = 1 ] && pairs=2
 bench/filter_pairs.sh --build "$BUILD" --pairs $pairs | tee $R/filters-paired.txt
 echo "== read-pcap peers" >&2
 bench/readpcap_vs_tcpdump.sh --build "$BUILD" --runs $runs --json $R/readpcap_vs_tcpdump.json |
