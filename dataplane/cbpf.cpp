@@ -78,18 +78,26 @@ Op with_jeq(Op load) {
                          static_cast<int>(Op::ld_w_abs));
 }
 
-// Insn::folds of a conditional jump: the instruction it lands on when true
-// (false) is `ret #k`, and that k is not 0.
-constexpr uint8_t kTrueReturns = 1, kTrueMatches = 2, kFalseReturns = 4, kFalseMatches = 8;
+// Insn::folds of a conditional jump: two bits for where it lands when true,
+// the same two shifted left by 2 for when false. kReturns: on `ret #k`;
+// kMatches: that k is not 0.
+constexpr uint8_t kReturns = 1, kMatches = 2;
+
+// The two bits for a jump landing on `target`.
+template <typename Insn>
+uint8_t fold_of(const Insn& target) {
+  if (target.op != CbpfOp::ret_k) return 0;
+  return kReturns | (target.k != 0 ? kMatches : 0);
+}
 
 // Moves pc past the conditional jump at pc, `taken` or not. Verdict runs
 // stop at a jump that lands on `ret #k` instead: true, with `verdict` set.
 template <bool kVerdictOnly, typename Insn>
 inline bool take_jump(const Insn*& pc, bool taken, uint32_t& verdict) noexcept {
   if constexpr (kVerdictOnly) {
-    const unsigned side = taken ? pc->folds : pc->folds >> 2;  // as the kTrue bits
-    if ((side & kTrueReturns) != 0) {
-      verdict = (side & kTrueMatches) != 0;
+    const unsigned side = taken ? pc->folds : pc->folds >> 2;
+    if ((side & kReturns) != 0) {
+      verdict = (side & kMatches) != 0;
       return true;
     }
   }
@@ -179,12 +187,9 @@ CbpfProgram::CbpfProgram(const bpf_program& program) {
     if (insns_[i + 1].op == Op::jeq_k) insns_[i].op = with_jeq(insns_[i].op);
   for (uint32_t i = 0; i < n; ++i) {
     Insn& in = insns_[i];
-    if (!is_conditional_jump(in.op)) continue;
-    const Insn& when_true = insns_[i + 1 + in.jt];
-    const Insn& when_false = insns_[i + 1 + in.jf];
-    if (when_true.op == Op::ret_k) in.folds |= kTrueReturns | (when_true.k != 0 ? kTrueMatches : 0);
-    if (when_false.op == Op::ret_k)
-      in.folds |= kFalseReturns | (when_false.k != 0 ? kFalseMatches : 0);
+    if (is_conditional_jump(in.op))
+      in.folds = static_cast<uint8_t>(fold_of(insns_[i + 1 + in.jt]) |
+                                      fold_of(insns_[i + 1 + in.jf]) << 2);
   }
 }
 

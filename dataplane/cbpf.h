@@ -46,7 +46,7 @@ class CbpfProgram {
     CbpfOp op;
     uint8_t jt;  // conditional jumps: instructions skipped when true / false
     uint8_t jf;
-    uint8_t folds;  // conditional jumps: kTrueReturns... (cbpf.cpp), what their targets return
+    uint8_t folds;  // conditional jumps: what their targets return (cbpf.cpp, fold_of)
     uint32_t k;
   };
   static_assert(sizeof(Insn) == 8);
