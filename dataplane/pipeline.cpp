@@ -516,7 +516,11 @@ struct Pipeline::Impl {
       const uint32_t lines = (caplen + 63) / 64;
       if (caplen <= m->data_len && uint32_t{m->buf_len} - m->data_off >= lines * 64u) {
         const uint8_t* from = rte_pktmbuf_mtod(m, const uint8_t*);
-        for (uint32_t l = 0; l < lines; ++l) std::memcpy(data + l * 64, from + l * 64, 64);
+        if (lines == 2) {  // snaplen 128, the default: no loop around the copy
+          std::memcpy(data, from, 128);
+        } else {
+          for (uint32_t l = 0; l < lines; ++l) std::memcpy(data + l * 64, from + l * 64, 64);
+        }
       } else {
         copy_prefix(m, data, caplen);
       }
