@@ -49,8 +49,8 @@ echo "== vxbench" >&2
 echo "== vxmicro" >&2
 { echo "$stamp"; bench/micro/run.sh --build "$BUILD"; } | tee $R/vxmicro.txt
 echo "== capture filter, paired runs" >&2
-pairs=16; [ $QUICK = 1 ] && pairs=2
-bench/filter_pairs.sh --build "$BUILD" --pairs $pairs | tee $R/filters-paired.txt
+pairs=(); [ $QUICK = 1 ] && pairs=(--pairs 2)  # else filter_pairs.sh's default
+bench/filter_pairs.sh --build "$BUILD" "${pairs[@]}" | tee $R/filters-paired.txt
 echo "== read-pcap peers" >&2
 bench/readpcap_vs_tcpdump.sh --build "$BUILD" --runs $runs --json $R/readpcap_vs_tcpdump.json |
   { echo "$stamp"; cat; } | tee $R/readpcap_vs_tcpdump.txt
